@@ -483,7 +483,7 @@ for _ch in "tTfF":
 
 
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_Loader)
 
 
 def _line_map(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
@@ -504,11 +504,11 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     out: list[Any] = []
     cur: Any = data
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
+        if (isinstance(cur, dict) and part in cur) or (isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)):
             cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
-            cur = cur[part]
-        elif isinstance(cur, dict) and (part == cur.get("type") or str(part).startswith("function-")):
+        elif isinstance(cur, dict) and (
+            part == cur.get("type") or str(part).startswith("function-")
+        ):
             continue  # a discriminated-union tag or a validator wrapper: not in the YAML
         else:
             cur = None  # the missing or unknown key itself, or a value inside a scalar
@@ -540,11 +540,20 @@ def _allowed_keys(path: tuple[Any, ...], data: Any) -> list[str]:
                         nxt.extend(_unwrap(f.annotation))
         if isinstance(part, int):
             nxt = models
-        cur = cur.get(part) if isinstance(cur, dict) else (cur[part] if isinstance(cur, list) else None)
+        cur = (
+            cur.get(part)
+            if isinstance(cur, dict)
+            else (cur[part] if isinstance(cur, list) else None)
+        )
         if isinstance(cur, dict) and "type" in cur:
-            tagged = [m for m in nxt if isinstance(m, type) and issubclass(m, BaseModel)
-                      and "type" in m.model_fields
-                      and cur["type"] in typing.get_args(m.model_fields["type"].annotation)]
+            tagged = [
+                m
+                for m in nxt
+                if isinstance(m, type)
+                and issubclass(m, BaseModel)
+                and "type" in m.model_fields
+                and cur["type"] in typing.get_args(m.model_fields["type"].annotation)
+            ]
             nxt = tagged or nxt
         models = nxt
     keys: list[str] = []
@@ -554,8 +563,9 @@ def _allowed_keys(path: tuple[Any, ...], data: Any) -> list[str]:
     return sorted(set(keys))
 
 
-def _format_errors(err: ValidationError, data: Any, lines: dict[tuple[Any, ...], int],
-                   filename: str) -> list[str]:
+def _format_errors(
+    err: ValidationError, data: Any, lines: dict[tuple[Any, ...], int], filename: str
+) -> list[str]:
     problems: list[str] = []
     for e in err.errors():
         path = _data_path(data, tuple(e["loc"]))
@@ -564,13 +574,18 @@ def _format_errors(err: ValidationError, data: Any, lines: dict[tuple[Any, ...],
             if path[:n] in lines:
                 line = lines[path[:n]]
                 break
-        dotted = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
+        dotted = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(
+            ".[", "["
+        )
         where = f"{filename}:{line}" if line else filename
         if e["type"] == "extra_forbidden":
             allowed = _allowed_keys(path, data)
             close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]}?)" if close else (
-                f" (allowed: {', '.join(allowed)})" if allowed else "")
+            hint = (
+                f" (did you mean {close[0]}?)"
+                if close
+                else (f" (allowed: {', '.join(allowed)})" if allowed else "")
+            )
             problems.append(f"{where}: {dotted}: unknown key{hint}")
         elif e["type"] == "missing":
             problems.append(f"{where}: {dotted}: required key is missing")
