@@ -1,12 +1,12 @@
 """tradeloop's exception hierarchy. Library errors are translated at the boundary.
 
-    TradeloopError
-     ├── BadInput            exit code 2: the user gave us something wrong
-     │    ├── SpecError      tradeloop.yaml is invalid (carries file:line: path: message)
-     │    └── DataError      market data refused by validation
-     ├── NotFound            a version, run or object that does not exist
-     ├── IntegrityError      a hash did not match (artifact or audit chain)
-     └── RuntimeFailure      exit code 1: something broke while doing valid work
+TradeloopError
+ ├── BadInput            exit code 2: the user gave us something wrong
+ │    ├── SpecError      tradeloop.yaml is invalid (carries file:line: path: message)
+ │    └── DataError      market data refused by validation
+ ├── NotFound            a version, run or object that does not exist
+ ├── IntegrityError      a hash did not match (artifact or audit chain)
+ └── RuntimeFailure      exit code 1: something broke while doing valid work
 """
 
 from __future__ import annotations

@@ -1,0 +1,24 @@
+"""The `tradeloop` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from tradeloop.cli import project_cmds
+from tradeloop.cli.audit_cmds import audit_app
+from tradeloop.cli.data_cmds import data_app
+
+app = typer.Typer(
+    name="tradeloop",
+    help="Closed-loop MLOps for machine-learning trading models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+project_cmds.register(app)
+app.add_typer(data_app, name="data")
+app.add_typer(audit_app, name="audit")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,60 @@
+"""What every command shares: the --spec and --json options, output, and exit codes.
+
+Exit 0 on success, 1 on a runtime failure, 2 on bad input (spec, data, arguments), with the
+message on stderr; `--json` prints exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from tradeloop.errors import TradeloopError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SpecOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--spec", help="Spec file or folder (default: ./tradeloop.yaml).", show_default=False
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn our exceptions into a message on stderr and the right exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TradeloopError as exc:
+            err.print("[red]error:[/red] ", end="", markup=True)
+            err.print(str(exc), markup=False)
+            raise typer.Exit(exc.exit_code) from exc
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]

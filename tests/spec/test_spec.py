@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tradeloop.cli.project_cmds import example_spec
+from tradeloop.errors import SpecError
+from tradeloop.spec import Spec, load_spec, parse_duration, parse_spec
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(text)
+    return info.value.problems
+
+
+def test_example_spec_is_valid_and_round_trips() -> None:
+    spec = parse_spec(example_spec("x"))
+    assert spec.name == "x" and spec.model.type == "lightgbm"
+    assert spec.data.simulator.regimes[1].at == 2600
+    again = Spec.model_validate(spec.model_dump(by_alias=True))
+    assert again.spec_hash() == spec.spec_hash()
+
+
+def test_misspelt_key_names_line_path_and_suggestion() -> None:
+    text = "name: demo\nmodel:\n  type: lightgbm\n  n_estimatorz: 10\n"
+    assert _problems(text) == [
+        "tradeloop.yaml:4: model.n_estimatorz: unknown key (did you mean n_estimators?)"
+    ]
+
+
+def test_unknown_key_inside_a_list_item() -> None:
+    text = "name: demo\nfeatures:\n  - name: a\n    kind: returns\n    windw: 3\n"
+    (p,) = _problems(text)
+    assert p.startswith("tradeloop.yaml:5: features[0].windw: unknown key (did you mean window?)")
+
+
+def test_unknown_top_level_section() -> None:
+    (p,) = _problems("name: demo\nmonitorin: {}\n")
+    assert p == "tradeloop.yaml:2: monitorin: unknown key (did you mean monitoring?)"
+
+
+def test_bad_values_are_located() -> None:
+    problems = _problems("name: demo\ndata:\n  frequency: soon\nlabels:\n  horizon: 0\n")
+    assert problems[0].startswith("tradeloop.yaml:3: data.frequency: not a duration")
+    assert problems[1].startswith("tradeloop.yaml:5: labels.horizon:")
+
+
+def test_discriminated_model_type_uses_the_right_fields() -> None:
+    (p,) = _problems("name: demo\nmodel:\n  type: linear\n  n_estimators: 5\n")
+    assert "model.n_estimators: unknown key" in p and "alpha" in p
+
+
+def test_cross_references_are_checked() -> None:
+    (p,) = _problems("name: demo\nretraining:\n  on: [nope]\n")
+    assert "unknown alert 'nope'" in p
+    (p,) = _problems("name: demo\nfeatures:\n  - {name: r, kind: cs_rank, of: missing}\n")
+    assert "'of' must name another feature" in p
+
+
+def test_yaml_on_key_is_a_string_not_true() -> None:
+    spec = parse_spec(
+        "name: demo\nmonitoring:\n  alerts:\n    - {name: d, metric: drift_share, value: 0.5}\n"
+        "retraining:\n  on: [d]\n"
+    )
+    assert spec.retraining.on == ["d"]
+
+
+def test_invalid_yaml_gives_line() -> None:
+    (p,) = _problems("name: demo\nmodel: [unclosed\n")
+    assert p.startswith("tradeloop.yaml:") and "invalid YAML" in p
+
+
+def test_durations() -> None:
+    assert parse_duration("15m") == timedelta(minutes=15)
+    assert parse_duration("30d") == timedelta(days=30)
+    assert parse_duration(90) == timedelta(seconds=90)
+    with pytest.raises(ValueError):
+        parse_duration("a while")
+
+
+def test_spec_hash_ignores_layout_but_not_content() -> None:
+    a = parse_spec("name: demo\nlabels: {horizon: 2}\n")
+    b = parse_spec("# comment\nlabels:\n  horizon: 2\nname: demo\n")
+    c = parse_spec("name: demo\nlabels: {horizon: 3}\n")
+    assert a.spec_hash() == b.spec_hash() != c.spec_hash()
+
+
+def test_load_spec_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="no spec file"):
+        load_spec(tmp_path)
+
+
+def test_files_need_a_mapping() -> None:
+    (p,) = _problems("name: demo\ndata:\n  source: csv\n")
+    assert "needs 'path' and 'columns'" in p
