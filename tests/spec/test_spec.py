@@ -19,7 +19,7 @@ def _problems(text: str) -> list[str]:
 def test_example_spec_is_valid_and_round_trips() -> None:
     spec = parse_spec(example_spec("x"))
     assert spec.name == "x" and spec.model.type == "lightgbm"
-    assert spec.data.simulator.regimes[1].at == 2600
+    assert spec.data.simulator.regimes[1].at == 3000
     again = Spec.model_validate(spec.model_dump(by_alias=True))
     assert again.spec_hash() == spec.spec_hash()
 

@@ -124,6 +124,8 @@ def test_migrations_are_idempotent(db_url: str, clock: SimulatedClock) -> None:
     b = Store.open(db_url, clock)  # migrating again changes nothing and keeps data
     assert b.audit.verify().entries == 1
     with b.engine.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert (
+            c.execute(text("select version_num from tradeloop_alembic_version")).scalar() == "0001"
+        )
     a.close()
     b.close()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from tradeloop.cli import project_cmds
+from tradeloop.cli import project_cmds, train_cmds
 from tradeloop.cli.audit_cmds import audit_app
 from tradeloop.cli.data_cmds import data_app
+from tradeloop.cli.train_cmds import models_app
 
 app = typer.Typer(
     name="tradeloop",
@@ -18,6 +19,8 @@ app = typer.Typer(
 project_cmds.register(app)
 app.add_typer(data_app, name="data")
 app.add_typer(audit_app, name="audit")
+train_cmds.register(app)
+app.add_typer(models_app, name="models")
 
 
 def main() -> None:

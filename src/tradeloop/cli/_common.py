@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,15 @@ def handle_errors(fn: F) -> F:
             err.print("[red]error:[/red] ", end="", markup=True)
             err.print(str(exc), markup=False)
             raise typer.Exit(exc.exit_code) from exc
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug or a library failure: exit 1, traceback on request
+            if os.environ.get("TRADELOOP_DEBUG"):
+                raise
+            err.print(f"[red]error:[/red] {type(exc).__name__}: ", end="", markup=True)
+            err.print(str(exc), markup=False)
+            err.print("(set TRADELOOP_DEBUG=1 for the traceback)")
+            raise typer.Exit(1) from exc
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None

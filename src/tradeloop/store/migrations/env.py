@@ -7,6 +7,12 @@ from alembic import context
 from tradeloop.store.tables import metadata
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+# Our own version table: Optuna's RDB storage (sharing this database) uses `alembic_version`.
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=True,
+    version_table="tradeloop_alembic_version",
+)
 with context.begin_transaction():
     context.run_migrations()

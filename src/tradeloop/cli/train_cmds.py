@@ -1,0 +1,170 @@
+"""`tradeloop train`, `tradeloop backtest` and `tradeloop models ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, out
+from tradeloop.project import Project
+
+models_app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
+
+
+def _registry(project: Project):  # type: ignore[no-untyped-def]
+    from tradeloop.registry.mlflow_registry import Registry
+
+    return Registry(project.mlflow_uri, project.mlflow_artifacts)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def train(
+        spec: SpecOpt = None,
+        json_: JsonOpt = False,
+        reason: Annotated[str, typer.Option(help="Why this run (recorded).")] = "manual",
+    ) -> None:
+        """Train with purged walk-forward folds, backtest, gate, and register if gates pass."""
+        from tradeloop.training.pipeline import train as run_train
+
+        project = Project.load(spec)
+        if json_:
+            result = run_train(project, reason=reason)
+        else:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("starting", total=None)
+                result = run_train(
+                    project, reason=reason, on_step=lambda s: progress.update(task, description=s)
+                )
+        doc = result.to_dict()
+        if json_:
+            emit_json(doc)
+            return
+        m = result.metrics
+        out.print(
+            f"run {result.run_id} in {result.seconds:.1f}s — out-of-sample: "
+            f"sharpe {m.get('sharpe', float('nan')):.2f}, hit rate "
+            f"{m.get('hit_rate', float('nan')):.3f}, max drawdown "
+            f"{m.get('max_drawdown', float('nan')):.3f}"
+        )
+        for g in result.gates["gates"]:
+            mark = "[green]pass[/green]" if g["passed"] else "[red]FAIL[/red]"
+            out.print(f"  gate {g['name']}: {mark} — {g.get('reason', '')}")
+        if result.version:
+            out.print(f"registered version {result.version} as challenger")
+        else:
+            out.print("[yellow]gates failed: nothing registered[/yellow]")
+
+    @app.command()
+    @handle_errors
+    def backtest(
+        spec: SpecOpt = None,
+        json_: JsonOpt = False,
+        version: Annotated[
+            str | None, typer.Option(help="Model version (default: champion, else newest).")
+        ] = None,
+    ) -> None:
+        """Backtest a registered version on the spec's current data, after costs."""
+        from tradeloop.training.replay import backtest_version
+
+        project = Project.load(spec)
+        doc = backtest_version(project, version)
+        if json_:
+            emit_json(doc)
+        else:
+            t = Table("metric", "value", title=f"{project.spec.name} v{doc['version']} backtest")
+            for k, v in doc["metrics"].items():
+                t.add_row(k, f"{v:.6g}")
+            out.print(t)
+
+
+@models_app.command("list")
+@handle_errors
+def list_(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+    """Complete versions, newest last, with aliases and headline metrics."""
+    project = Project.load(spec)
+    versions = _registry(project).versions(project.spec.name)
+    if json_:
+        emit_json([v.to_dict() for v in versions])
+        return
+    t = Table("version", "aliases", "sharpe", "hit rate", "dataset", "reason", "status")
+    for v in versions:
+        t.add_row(
+            v.version,
+            ",".join(v.aliases),
+            v.tags.get("metric.sharpe", ""),
+            v.tags.get("metric.hit_rate", ""),
+            v.tags.get("dataset_hash", "")[:12],
+            v.tags.get("reason", ""),
+            "rejected" if v.rejected else "",
+        )
+    out.print(t)
+
+
+@models_app.command("show")
+@handle_errors
+def show(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+    """One version's tags, aliases and lineage."""
+    project = Project.load(spec)
+    v = _registry(project).get(project.spec.name, version)
+    if json_:
+        emit_json(v.to_dict())
+        return
+    out.print(f"{v.name} v{v.version}  aliases: {', '.join(v.aliases) or '-'}  run {v.run_id}")
+    for k, val in sorted(v.tags.items()):
+        out.print(f"  {k}: {val}", markup=False)
+
+
+@models_app.command("card")
+@handle_errors
+def card(
+    version: str,
+    spec: SpecOpt = None,
+    json_: JsonOpt = False,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML card here.")] = None,
+) -> None:
+    """Print a version's model card (Markdown), or write its HTML."""
+    project = Project.load(spec)
+    reg = _registry(project)
+    v = reg.get(project.spec.name, version)
+    from tradeloop.registry.cards import card_for
+
+    md_text, html_text = card_for(reg, v)
+    if html is not None:
+        html.write_text(html_text)
+    if json_:
+        emit_json(
+            {"version": v.version, "markdown": md_text, "html_path": str(html) if html else None}
+        )
+    elif html is None:
+        out.print(md_text, markup=False)
+    else:
+        out.print(f"wrote {html}")
+
+
+@models_app.command("promote")
+@handle_errors
+def promote(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+    """Make VERSION the champion (audited). The deployment path normally does this."""
+    from tradeloop.registry.promotion import promote_version
+
+    project = Project.load(spec)
+    doc = promote_version(
+        project.store, _registry(project), project.spec.name, version, actor="cli"
+    )
+    if json_:
+        emit_json(doc)
+    else:
+        prev = doc.get("previous")
+        out.print(f"v{version} is now champion" + (f" (was v{prev})" if prev else ""))
