@@ -264,6 +264,9 @@ class BacktestSpec(_Model):
 class ChampionGate(_Model):
     metric: Literal["sharpe", "total_return", "hit_rate", "ic", "sortino"] = "sharpe"
     margin: float = Field(0.0, description="challenger must beat champion by at least this")
+    min_bars: int = Field(
+        50, ge=1, description="bars after the champion's data both must be scored on"
+    )
 
 
 class GatesSpec(_Model):

@@ -106,8 +106,15 @@ class Registry:
 
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
+        # MLflow exports the URI into os.environ; put back the user's own, or the next
+        # project opened in this process would silently use this one's tracking store.
+        before = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
     # ------------------------------------------------------------------------ experiments

@@ -8,8 +8,6 @@ final fit → ONNX (parity-checked) → MLflow run with lineage → registered v
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,7 +25,7 @@ from tradeloop.data.snapshot import Snapshot, write_snapshot
 from tradeloop.data.source import checked_bars
 from tradeloop.errors import RuntimeFailure
 from tradeloop.evaluation.backtest import BacktestResult, plot_equity, run_backtest
-from tradeloop.evaluation.gates import GateReport, evaluate_gates
+from tradeloop.evaluation.gates import GateReport, GateResult, evaluate_gates
 from tradeloop.faults import crash_point
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import (
@@ -39,7 +37,7 @@ from tradeloop.registry.mlflow_registry import (
     sha256_file,
 )
 from tradeloop.registry.model_card import render_html, render_markdown
-from tradeloop.spec import Spec, format_duration
+from tradeloop.spec import GatesSpec, Spec, format_duration
 from tradeloop.store import leases
 from tradeloop.training.adapters import ModelAdapter, make_adapter, onnx_predict
 from tradeloop.training.dataset import bars_as_of, training_frame, xy
@@ -136,18 +134,68 @@ class _Trainer:
         self.reg = registry
         self.step = step
 
-    def champion_metrics(
-        self, champ: ModelVersion | None, frame: pl.DataFrame, oos: np.ndarray, closes: pl.DataFrame
-    ) -> dict[str, float] | None:
+    def champion_gate(
+        self,
+        champ: ModelVersion | None,
+        frame: pl.DataFrame,
+        oos: pl.DataFrame,
+        closes: pl.DataFrame,
+    ) -> GateReport:
+        """Challenger vs champion on the same window, which neither has trained on: the
+        out-of-sample rows after the champion's last training bar."""
+        cg = self.spec.gates.champion
+        only = GatesSpec(
+            min_sharpe=None, max_drawdown=None, min_hit_rate=None, min_ic=None, champion=cg
+        )
+        if cg is None:
+            return GateReport((), ("champion",))
         if champ is None:
-            return None
+            return evaluate_gates({}, only, None)
+        name = f"champion_{cg.metric}"
         missing = [f for f in champ.features if f not in frame.columns]
         if missing:
-            return None  # not comparable on this data; the gate says "no champion"
+            return GateReport(
+                (
+                    GateResult(
+                        name,
+                        None,
+                        None,
+                        ">=",
+                        False,
+                        f"champion v{champ.version} needs features {missing} "
+                        "that this spec no longer defines",
+                    ),
+                )
+            )
+        end = datetime.fromisoformat(champ.tags.get("data_end", "1970-01-01T00:00:00+00:00"))
+        window = oos.filter(pl.col("timestamp") > end)
+        n_bars = window["timestamp"].n_unique()
+        if n_bars < cg.min_bars:
+            return GateReport(
+                (
+                    GateResult(
+                        name,
+                        None,
+                        None,
+                        ">=",
+                        False,
+                        f"only {n_bars} out-of-sample bars after champion "
+                        f"v{champ.version}'s data ({end.isoformat()}); need "
+                        f"{cg.min_bars} to compare them fairly",
+                    ),
+                )
+            )
+        rows = frame.with_row_index("_row").join(
+            window.select("timestamp", "symbol"), on=["timestamp", "symbol"]
+        )
         onnx_bytes, _ = self.reg.fetch_onnx(self.spec.name, champ.version)
-        X = np.ascontiguousarray(frame[oos].select(champ.features).to_numpy(), dtype=np.float32)
-        preds = _predictions(frame, oos, onnx_predict(onnx_bytes, X))
-        return _clean(_backtest(self.spec, preds, closes).metrics)
+        X = np.ascontiguousarray(rows.select(champ.features).to_numpy(), dtype=np.float32)
+        theirs = rows.select("timestamp", "symbol").with_columns(
+            pl.Series("prediction", onnx_predict(onnx_bytes, X).astype(np.float64))
+        )
+        ours = _clean(_backtest(self.spec, window, closes).metrics)
+        champ_metrics = _clean(_backtest(self.spec, theirs, closes).metrics)
+        return evaluate_gates(ours, only, champ_metrics)
 
     def folds(
         self, base: ModelAdapter, frame: pl.DataFrame, folds: list[Fold], closes: pl.DataFrame
@@ -176,14 +224,15 @@ def train(
     """Run the whole pipeline once. Registers a version only when every gate passes."""
     spec, store = project.spec, project.store
     step = on_step or (lambda _s: None)
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    lease = f"train:{spec.name}"
-    if not leases.acquire(store, lease, holder, timedelta(hours=2)):
+    holder = leases.process_holder(uuid.uuid4().hex[:8])
+    lease, ttl = f"train:{spec.name}", timedelta(minutes=10)
+    if not leases.acquire(store, lease, holder, ttl):
         raise RuntimeFailure(
             f"another training of {spec.name!r} is running ({leases.holder_of(store, lease)})"
         )
     try:
-        return _train(project, reason, actor, as_of, step, extra_tags or {})
+        with leases.Heartbeat(store, lease, holder, ttl):
+            return _train(project, reason, actor, as_of, step, extra_tags or {})
     finally:
         leases.release(store, lease, holder)
 
@@ -268,10 +317,13 @@ def _train(
         result = _backtest(spec, oos, closes)
         metrics = _clean(result.metrics)
         mlflow.log_metrics({f"oos_{k}": v for k, v in metrics.items()})
-        oos_rows = np.concatenate([f.test for f in folds])
         champ = registry.by_alias(spec.name, CHAMPION)
-        champ_metrics = trainer.champion_metrics(champ, frame, oos_rows, closes)
-        gates: GateReport = evaluate_gates(metrics, spec.gates, champ_metrics)
+        absolute = evaluate_gates(metrics, spec.gates.model_copy(update={"champion": None}))
+        vs_champion = trainer.champion_gate(champ, frame, oos, closes)
+        gates = GateReport(
+            absolute.gates + vs_champion.gates,
+            tuple(s for s in absolute.skipped if s != "champion") + vs_champion.skipped,
+        )
         gates_doc = gates.to_dict()
         mlflow.log_metric("gates_passed", float(gates.passed))
 
