@@ -87,6 +87,7 @@ def analyze(
     max_samples: int | None = None,
     planned_samples: float | None = None,
     margin: float = 0.0,
+    srm_units: tuple[int, int] | None = None,
 ) -> Verdict:
     """Judge the challenger against the champion.
 
@@ -98,6 +99,8 @@ def analyze(
         so an interval that still contains the threshold gives `inconclusive`, not `continue`.
     planned_samples: combined sample size where the interval is tightest; fixed in advance.
         Defaults to 2 * max_samples, else GrowthBook's 5000.
+    srm_units: units assigned to each arm (champion, challenger) when assignment is sticky by
+        a key: the SRM check then counts keys, the unit that was randomized, not predictions.
     margin: non-inferiority margin (>= 0, metric units). 0 tests superiority; with m > 0 the
         challenger is promoted once it is confidently no worse than m, rolled back once it is
         confidently worse than m.
@@ -122,7 +125,7 @@ def analyze(
         _check_binary(a, "champion")
         _check_binary(b, "challenger")
     exhausted = final or (max_samples is not None and min(a.n, b.n) >= max_samples)
-    srm = srm_check((a.n, b.n), shares)
+    srm = srm_check(srm_units if srm_units is not None else (a.n, b.n), shares)
 
     diff = lower = upper = p = None
     no_variance = False
