@@ -7,6 +7,7 @@ import typer
 from tradeloop.cli import project_cmds, train_cmds
 from tradeloop.cli.audit_cmds import audit_app
 from tradeloop.cli.data_cmds import data_app
+from tradeloop.cli.ops_cmds import tokens_app
 from tradeloop.cli.train_cmds import models_app
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(audit_app, name="audit")
 train_cmds.register(app)
 app.add_typer(models_app, name="models")
+app.add_typer(tokens_app, name="tokens")
 
 
 def main() -> None:

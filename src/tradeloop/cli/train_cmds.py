@@ -168,3 +168,68 @@ def promote(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     else:
         prev = doc.get("previous")
         out.print(f"v{version} is now champion" + (f" (was v{prev})" if prev else ""))
+
+
+def _token(token: str | None, project: Project):  # type: ignore[no-untyped-def]
+    import os
+
+    from tradeloop.errors import BadInput
+    from tradeloop.security.tokens import verify_token
+
+    plain = token or os.environ.get("TRADELOOP_TOKEN")
+    if not plain:
+        raise BadInput("this needs a token: --token or TRADELOOP_TOKEN (tradeloop tokens create)")
+    info = verify_token(project.store, plain)
+    if info is None:
+        raise BadInput("the token is unknown or revoked")
+    return info
+
+
+TokenOpt = Annotated[str | None, typer.Option(help="API token (default: $TRADELOOP_TOKEN).")]
+
+
+def _decide(
+    version: str, decision: str, spec: Path | None, token: str | None, reason: str, json_: bool
+) -> None:
+    from tradeloop.registry.decisions import decide
+
+    project = Project.load(spec)
+    doc = decide(
+        project.store,
+        _registry(project),
+        project.spec.name,
+        version,
+        decision,
+        _token(token, project),
+        reason,
+    )  # type: ignore[arg-type]
+    if json_:
+        emit_json(doc)
+    else:
+        out.print(f"v{version} {decision}" + ("" if doc["changed"] else " (already)"))
+
+
+@models_app.command("approve")
+@handle_errors
+def approve(
+    version: str,
+    spec: SpecOpt = None,
+    json_: JsonOpt = False,
+    token: TokenOpt = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+) -> None:
+    """Approve VERSION for live traffic (manual approval policy; needs an operator token)."""
+    _decide(version, "approved", spec, token, reason, json_)
+
+
+@models_app.command("reject")
+@handle_errors
+def reject(
+    version: str,
+    spec: SpecOpt = None,
+    json_: JsonOpt = False,
+    token: TokenOpt = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+) -> None:
+    """Reject VERSION: it is rolled back and never rolled out (needs an operator token)."""
+    _decide(version, "rejected", spec, token, reason, json_)

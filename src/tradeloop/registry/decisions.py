@@ -1,0 +1,62 @@
+"""Human approval of a version before it takes live traffic (`deployment.approval: manual`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from tradeloop.errors import BadInput
+from tradeloop.registry.mlflow_registry import Registry
+from tradeloop.security.tokens import TokenInfo, role_allows
+from tradeloop.store import Store
+from tradeloop.store.tables import version_decisions
+
+Decision = Literal["approved", "rejected"]
+
+
+def decide(
+    store: Store,
+    registry: Registry,
+    name: str,
+    version: str,
+    decision: Decision,
+    token: TokenInfo,
+    reason: str = "",
+) -> dict[str, object]:
+    """Record an approval or rejection by a token holder with the operator role (or higher)."""
+    if not role_allows(token.role, "operator"):
+        raise BadInput(f"token '{token.name}' has role {token.role}; approving needs operator")
+    registry.get(name, version)  # complete versions only
+    actor = f"token:{token.name}"
+    with store.begin() as c:
+        other = "rejected" if decision == "approved" else "approved"
+        clash = c.execute(
+            select(version_decisions).where(
+                version_decisions.c.model_name == name,
+                version_decisions.c.version == version,
+                version_decisions.c.decision == other,
+            )
+        ).first()
+        if clash is not None:
+            raise BadInput(f"v{version} was already {other} by {clash.actor}")
+        try:
+            with c.begin_nested():
+                c.execute(
+                    version_decisions.insert().values(
+                        model_name=name,
+                        version=version,
+                        decision=decision,
+                        actor=actor,
+                        reason=reason,
+                        ts=store.clock.now(),
+                    )
+                )
+        except IntegrityError:
+            return {"version": version, "decision": decision, "changed": False}
+        action = "model.approve" if decision == "approved" else "model.reject"
+        store.audit.append(
+            actor, action, f"model:{name}/{version}", {"reason": reason, "role": token.role}, conn=c
+        )
+    return {"version": version, "decision": decision, "changed": True}
