@@ -98,7 +98,7 @@ def render_markdown(info: dict[str, Any]) -> str:
         "",
         f"Walk-forward ({training['scheme']}), {len(info['folds'])} folds, label horizon "
         f"{info['horizon']} bar(s) purged, embargo {training['embargo']} bar(s); the final model "
-        f"is refit on all {training['rows']} labelled rows. Seed {training['seed']}."
+        f"is refit on the latest {training['rows']} labelled rows ({training['scheme']} window). Seed {training['seed']}."
         + (f" Tuned with Optuna: {training['tuning']}." if training.get("tuning") else ""),
         "",
         "## Metrics by fold (out of sample, after costs)",

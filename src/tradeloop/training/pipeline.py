@@ -328,7 +328,8 @@ def _train(
         mlflow.log_metric("gates_passed", float(gates.passed))
 
         step("final model")
-        X, y, _ = xy(frame, spec.feature_names)
+        final = _final_rows(frame, spec)
+        X, y, _ = xy(final, spec.feature_names)
         model = base.with_params().fit(X, y)
         onnx_bytes = model.to_onnx(spec.feature_names)
         held = X[-min(2000, len(X)) :]
@@ -388,7 +389,7 @@ def _train(
             "training": {
                 "scheme": spec.training.split.scheme,
                 "embargo": spec.training.split.embargo,
-                "rows": frame.height,
+                "rows": final.height,
                 "seed": spec.training.seed,
                 "tuning": (
                     f"{len(tuning['trials'])} trials, best {tuning['best_value']}"
@@ -417,7 +418,7 @@ def _train(
             (d / "model_card.md").write_text(card_md)
             (d / "model_card.html").write_text(render_html(card_md, f"{spec.name} model card"))
             plot_equity(result, d / "equity_curve.png", title=f"{spec.name}: out-of-sample equity")
-            _reference_profile(frame, spec, model, X, d)
+            _reference_profile(final, spec, model, X, d)
             mlflow.log_artifacts(str(d))
         crash_point("artifacts_logged")
 
@@ -466,6 +467,17 @@ def _train(
     )
 
 
+def _final_rows(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """All labelled rows (expanding), or the latest `train_bars` bars (sliding): the final model
+    sees the same kind of window its walk-forward folds were judged on."""
+    split = spec.training.split
+    if split.scheme != "sliding":
+        return frame
+    window = split.train_bars or split.min_train_bars
+    times = frame["timestamp"].unique().sort()
+    return frame.filter(pl.col("timestamp") >= times[max(0, times.len() - window)])
+
+
 def _serving_requirements() -> list[str]:
     from importlib.metadata import version
 
@@ -488,13 +500,14 @@ def _register(
 def _reference_profile(
     frame: pl.DataFrame, spec: Spec, model: ModelAdapter, X: np.ndarray, out: Path
 ) -> None:
-    """What the model saw (features and predictions), for drift monitoring without the data."""
-    try:
-        from tradeloop.monitoring.reference import build_reference_profile
-    except ImportError:  # monitoring not installed in this build
-        return
-    profile = build_reference_profile(frame.select(spec.feature_names), model.predict(X))
-    (out / "reference_profile.json").write_text(json.dumps(profile))
+    """What the model saw (features and its predictions), so monitoring never re-reads data."""
+    from tradeloop.monitoring.drift_profile import ReferenceProfile
+
+    table = frame.select(spec.feature_names).with_columns(
+        pl.Series("prediction", model.predict(X).astype(np.float64))
+    )
+    profile = ReferenceProfile.from_table(table)
+    (out / "reference_profile.json").write_text(json.dumps(profile.to_dict()))
 
 
 def _sharpe_scorer(spec: Spec) -> Callable[[np.ndarray, np.ndarray], float]:
