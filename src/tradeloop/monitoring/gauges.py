@@ -1,0 +1,218 @@
+"""Prometheus metrics of the monitor: drift, live performance, alert states, webhook delivery.
+
+Everything goes into an injected `CollectorRegistry` (no process-wide globals, like the
+gateway's metrics), so one process can serve both on `/metrics` and tests stay isolated.
+
+A metric that has no value now (a version with no graded predictions yet, a feature the last
+drift run skipped) has its series *removed*, not set to 0 or NaN: Prometheus rules then see no
+data, and no data is not a reason to alert (the same rule the alert engine follows).
+`deploy/prometheus/rules.yml` and the Grafana dashboards use these names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from tradeloop.monitoring.alerts import AlertRecord
+from tradeloop.monitoring.performance import PerformanceMetrics
+from tradeloop.monitoring.routes import Notifier
+from tradeloop.spec import AlertRule
+
+__all__ = ["METRIC_NAMES", "MonitorGauges"]
+
+_PERF = {
+    # name suffix: (PerformanceMetrics field, help)
+    "hit_rate": ("hit_rate", "Share of graded predictions holding a position that were right."),
+    "ic": ("ic", "Spearman information coefficient of prediction vs realized forward return."),
+    "sharpe": ("sharpe", "Sharpe ratio of paper PnL over the window (annualized if configured)."),
+    "pnl_mean": ("pnl_mean", "Mean paper PnL per graded prediction, net of costs."),
+    "pnl_total": ("pnl_total", "Sum of paper PnL over the window, net of costs."),
+    "calibration_error": ("ece", "Expected calibration error of P(up) (classification)."),
+    "graded": ("n", "Predictions with known outcomes in the window."),
+    "pending": ("pending", "Predictions whose outcome is not known yet."),
+}
+
+# Every series name this module exports (the dashboard/rules consistency test reads it).
+METRIC_NAMES: tuple[str, ...] = (
+    "tradeloop_drift_statistic",
+    "tradeloop_drift_threshold",
+    "tradeloop_drift_detected",
+    "tradeloop_drift_share",
+    "tradeloop_dataset_drift",
+    *(f"tradeloop_perf_{k}" for k in _PERF),
+    "tradeloop_alert_firing",
+    "tradeloop_alert_pending",
+    "tradeloop_alert_notifications_total",
+    "tradeloop_alert_notification_attempts_total",
+    "tradeloop_monitor_last_evaluation_timestamp_seconds",
+)
+
+
+class _NotifierCollector(Collector):
+    """Webhook delivery counters, read from the notifier at scrape time."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.notifier.stats()
+        results = CounterMetricFamily(
+            "tradeloop_alert_notifications",
+            "Alert notifications by webhook route and result (sent, failed, dropped).",
+            labels=("route", "result"),
+        )
+        attempts = CounterMetricFamily(
+            "tradeloop_alert_notification_attempts",
+            "HTTP requests made to deliver alert notifications.",
+            labels=("route",),
+        )
+        for route, s in sorted(stats.items()):
+            for result in ("sent", "failed", "dropped"):
+                results.add_metric((route, result), float(getattr(s, result)))
+            attempts.add_metric((route,), float(s.attempts))
+        yield results
+        yield attempts
+
+
+class MonitorGauges:
+    """The monitor's gauges. Call the setters after each monitoring evaluation."""
+
+    def __init__(self, registry: CollectorRegistry, *, model: str = "") -> None:
+        self.registry = registry
+        self.model = model
+        self._lock = threading.Lock()
+        self._seen: dict[str, set[tuple[str, ...]]] = {}
+        r = registry
+        self.drift_statistic = Gauge(
+            "tradeloop_drift_statistic",
+            "Drift test statistic per feature (p-value for ks/chisquare/z, else a distance).",
+            ("model", "feature", "method"),
+            registry=r,
+        )
+        self.drift_threshold = Gauge(
+            "tradeloop_drift_threshold",
+            "The threshold the feature's drift statistic is compared with.",
+            ("model", "feature", "method"),
+            registry=r,
+        )
+        self.drift_detected = Gauge(
+            "tradeloop_drift_detected",
+            "1 when the feature's drift test says drifted, else 0.",
+            ("model", "feature"),
+            registry=r,
+        )
+        self.drift_share = Gauge(
+            "tradeloop_drift_share",
+            "Share of tested features that drifted.",
+            ("model",),
+            registry=r,
+        )
+        self.dataset_drift = Gauge(
+            "tradeloop_dataset_drift",
+            "1 when the drifted share reaches the spec's drift.share.",
+            ("model",),
+            registry=r,
+        )
+        self.perf = {
+            k: Gauge(f"tradeloop_perf_{k}", help_, ("model", "variant", "version"), registry=r)
+            for k, (_, help_) in _PERF.items()
+        }
+        self.alert_firing = Gauge(
+            "tradeloop_alert_firing",
+            "1 while the tradeloop alert rule is firing, else 0.",
+            ("model", "rule", "severity"),
+            registry=r,
+        )
+        self.alert_pending = Gauge(
+            "tradeloop_alert_pending",
+            "1 while the tradeloop alert rule is pending (breaching, waiting out `for`).",
+            ("model", "rule", "severity"),
+            registry=r,
+        )
+        self.last_evaluation = Gauge(
+            "tradeloop_monitor_last_evaluation_timestamp_seconds",
+            "Unix time of the monitor's last completed evaluation.",
+            ("model",),
+            registry=r,
+        )
+        self._notifier: _NotifierCollector | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _publish(self, key: str, gauge: Gauge, values: Mapping[tuple[str, ...], float]) -> None:
+        """Set these series and remove the ones set last time that are gone now."""
+        with self._lock:
+            for labels, v in values.items():
+                gauge.labels(*labels).set(v)
+            for labels in self._seen.get(key, set()) - set(values):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
+            self._seen[key] = set(values)
+
+    # ------------------------------------------------------------------ setters
+
+    def set_drift(self, report: Any) -> None:
+        """From a `drift.DriftReport`, or its `to_dict()`; None clears the drift series."""
+        m = self.model
+        stats: dict[tuple[str, ...], float] = {}
+        thresholds: dict[tuple[str, ...], float] = {}
+        detected: dict[tuple[str, ...], float] = {}
+        share: dict[tuple[str, ...], float] = {}
+        dataset: dict[tuple[str, ...], float] = {}
+        if report is not None:
+            d = report if isinstance(report, Mapping) else report.to_dict()
+            for feature, col in d.get("columns", {}).items():
+                stats[(m, feature, col["method"])] = float(col["statistic"])
+                thresholds[(m, feature, col["method"])] = float(col["threshold"])
+                detected[(m, feature)] = 1.0 if col["drifted"] else 0.0
+            if d.get("columns"):
+                share[(m,)] = float(d["share_of_drifted_columns"])
+                dataset[(m,)] = 1.0 if d["dataset_drift"] else 0.0
+        self._publish("drift_statistic", self.drift_statistic, stats)
+        self._publish("drift_threshold", self.drift_threshold, thresholds)
+        self._publish("drift_detected", self.drift_detected, detected)
+        self._publish("drift_share", self.drift_share, share)
+        self._publish("dataset_drift", self.dataset_drift, dataset)
+
+    def set_performance(self, metrics: Iterable[PerformanceMetrics]) -> None:
+        """One series per (variant, version) graded now; None metrics are left absent."""
+        values: dict[str, dict[tuple[str, ...], float]] = {k: {} for k in _PERF}
+        for pm in metrics:
+            labels = (self.model, pm.variant, pm.model_version)
+            for k, (attr, _) in _PERF.items():
+                v = getattr(pm, attr)
+                if v is not None:
+                    values[k][labels] = float(v)
+        for k, gauge in self.perf.items():
+            self._publish(f"perf_{k}", gauge, values[k])
+
+    def set_alerts(self, rules: Iterable[AlertRule], open_alerts: Iterable[AlertRecord]) -> None:
+        """Every rule gets a 0/1 series, so a rule that is fine shows 0 rather than nothing."""
+        state = {a.rule: a.state for a in open_alerts}
+        firing: dict[tuple[str, ...], float] = {}
+        pending: dict[tuple[str, ...], float] = {}
+        for r in rules:
+            labels = (self.model, r.name, r.severity)
+            firing[labels] = 1.0 if state.get(r.name) == "firing" else 0.0
+            pending[labels] = 1.0 if state.get(r.name) == "pending" else 0.0
+        self._publish("alert_firing", self.alert_firing, firing)
+        self._publish("alert_pending", self.alert_pending, pending)
+
+    def mark_evaluated(self, when: datetime) -> None:
+        self.last_evaluation.labels(self.model).set(when.timestamp())
+
+    def watch_notifier(self, notifier: Notifier) -> None:
+        """Export the notifier's delivery counters (once per registry)."""
+        if self._notifier is None:
+            self._notifier = _NotifierCollector(notifier)
+            self.registry.register(self._notifier)
+        else:
+            self._notifier.notifier = notifier

@@ -1,0 +1,392 @@
+"""The monitoring report: drift, live performance, alerts and the experiment, in one document.
+
+`monitor_report` assembles a JSON-ready dict (what `tradeloop monitor report --json` prints and
+the console shows); `to_html` renders it as one self-contained page (inline CSS, no scripts,
+every value escaped). `alert_values` turns the same inputs into the metric values the alert
+rules are evaluated on, so the report and the alerts always agree.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from tradeloop.clock import utc
+from tradeloop.errors import BadInput
+from tradeloop.monitoring.alerts import AlertRecord, open_alerts, recent_alerts
+from tradeloop.monitoring.performance import PerformanceMetrics
+from tradeloop.spec import DriftSpec
+from tradeloop.store import Store
+
+__all__ = ["alert_values", "current_performance", "monitor_report", "to_html"]
+
+PREDICTION_COLUMN = "prediction"
+
+
+def _drift_dict(drift: Any) -> dict[str, Any] | None:
+    if drift is None:
+        return None
+    return dict(drift) if isinstance(drift, Mapping) else drift.to_dict()
+
+
+def current_performance(
+    performance: Sequence[PerformanceMetrics], variant: str = "champion"
+) -> PerformanceMetrics | None:
+    """The variant's version graded most recently (the one serving now), None if none is."""
+    graded = [m for m in performance if m.variant == variant and m.n > 0]
+    if not graded:
+        return None
+    return max(graded, key=lambda m: (m.window_end, m.n))  # graded: window_end is set
+
+
+def alert_values(
+    *,
+    drift: Any = None,
+    performance: Sequence[PerformanceMetrics] = (),
+    variant: str = "champion",
+    extra: Mapping[str, float | None] | None = None,
+) -> dict[str, Any]:
+    """Current values of the spec's alert metrics (`AlertEngine.evaluate` takes this).
+
+    drift_share: share of drifted features; feature_drift: feature -> 1.0 if its test says
+    drifted else 0.0 (the drift spec's method and threshold decide; the alert decides how long
+    and how loud); prediction_drift: the same for the `prediction` column when the drift report
+    tested it. hit_rate, sharpe, ic: the `variant`'s current version. latency_p99_ms,
+    error_rate, log_dropped come from the gateway: pass them in `extra`. Unknown is None.
+    """
+    d = _drift_dict(drift)
+    values: dict[str, Any] = {
+        "drift_share": None,
+        "feature_drift": {},
+        "prediction_drift": None,
+        "hit_rate": None,
+        "sharpe": None,
+        "ic": None,
+        "latency_p99_ms": None,
+        "error_rate": None,
+        "log_dropped": None,
+    }
+    if d is not None and "columns" in d:
+        cols = d["columns"]
+        features = {k: v for k, v in cols.items() if k != PREDICTION_COLUMN}
+        values["feature_drift"] = {k: 1.0 if v["drifted"] else 0.0 for k, v in features.items()}
+        if features:
+            values["drift_share"] = sum(v["drifted"] for v in features.values()) / len(features)
+        if PREDICTION_COLUMN in cols:
+            values["prediction_drift"] = 1.0 if cols[PREDICTION_COLUMN]["drifted"] else 0.0
+    cur = current_performance(performance, variant)
+    if cur is not None:
+        values.update(hit_rate=cur.hit_rate, sharpe=cur.sharpe, ic=cur.ic)
+    for k, v in (extra or {}).items():
+        values[k] = v
+    return values
+
+
+def monitor_report(
+    *,
+    model: str,
+    as_of: datetime,
+    performance: Sequence[PerformanceMetrics] = (),
+    drift: Any = None,
+    reference: Any = None,
+    current: Any = None,
+    drift_spec: DriftSpec | None = None,
+    store: Store | None = None,
+    alert_labels: Mapping[str, str] | None = None,
+    recent: int = 20,
+    experiment: Any = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble the report.
+
+    drift: a precomputed `DriftReport` (or its dict); else, given `reference` and `current`,
+        `drift.drift_report(reference, current, drift_spec)` runs here (a BadInput becomes the
+        section's `error`, so one bad table does not hide the rest of the report).
+    store / alert_labels: where to read open and recent alerts (`AlertEngine.labels` scope).
+    experiment: the rollout's verdict (`experiment.Verdict` or its `to_dict()`), if any.
+    extra: more figures to show verbatim (e.g. gateway latency and error rate).
+    """
+    drift_section: dict[str, Any] | None = _drift_dict(drift)
+    if drift_section is None and reference is not None and current is not None:
+        from tradeloop.monitoring.drift import drift_report
+
+        try:
+            drift_section = drift_report(reference, current, drift_spec).to_dict()
+        except BadInput as exc:
+            drift_section = {"error": str(exc)}
+
+    open_rows: list[AlertRecord] = []
+    recent_rows: list[AlertRecord] = []
+    if store is not None:
+        recent_rows = recent_alerts(store, limit=recent, labels=alert_labels)
+        open_rows = open_alerts(store, labels=alert_labels)
+
+    exp: dict[str, Any] | None = None
+    if experiment is not None:
+        exp = dict(experiment) if isinstance(experiment, Mapping) else experiment.to_dict()
+
+    values = alert_values(
+        drift=drift_section if drift_section and "columns" in drift_section else None,
+        performance=performance,
+    )
+    firing = sorted(r.rule for r in open_rows if r.state == "firing")
+    severities = {r.labels.get("severity", "warning") for r in open_rows if r.state == "firing"}
+    status = "critical" if "critical" in severities else ("warning" if firing else "ok")
+    report: dict[str, Any] = {
+        "model": model,
+        "generated_at": utc(as_of).isoformat(),
+        "summary": {
+            "status": status,
+            "firing": firing,
+            "pending": sorted(r.rule for r in open_rows if r.state == "pending"),
+            "dataset_drift": (drift_section or {}).get("dataset_drift"),
+            "drift_share": values["drift_share"],
+            "champion": _brief(current_performance(performance, "champion")),
+            "challenger": _brief(current_performance(performance, "challenger")),
+            "experiment": exp.get("decision") if exp else None,
+        },
+        "drift": drift_section,
+        "performance": [m.to_dict() for m in performance],
+        "alerts": {
+            "open": [r.to_dict() for r in open_rows],
+            "recent": [r.to_dict() for r in recent_rows],
+        },
+        "experiment": exp,
+        "values": values,
+        "extra": dict(extra or {}),
+    }
+    return _json_safe(report)
+
+
+def _brief(m: PerformanceMetrics | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {
+        "version": m.model_version,
+        "n": m.n,
+        "hit_rate": m.hit_rate,
+        "ic": m.ic,
+        "sharpe": m.sharpe,
+    }
+
+
+def _json_safe(x: Any) -> Any:
+    """NaN/inf become None and datetimes ISO strings, so `json.dumps(strict)` always works."""
+    if isinstance(x, Mapping):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, datetime):
+        return utc(x).isoformat()
+    if hasattr(x, "item") and callable(x.item):  # numpy scalars
+        return _json_safe(x.item())
+    return x
+
+
+# ------------------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 72rem; }
+h1 { margin-bottom: .2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: .5rem 0; }
+th, td { border: 1px solid #ccc; padding: .25rem .55rem; text-align: left; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.badge { display: inline-block; padding: .15rem .6rem; border-radius: .8rem; color: #fff; }
+.ok { background: #2e7d32; } .warning { background: #f9a825; } .critical { background: #d32f2f; }
+tr.firing td { background: #fde2e1; } tr.pending td { background: #fff6d5; }
+tr.drift td { background: #fde2e1; } .muted { color: #777; }
+"""
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return '<td class="muted">–</td>'
+    if isinstance(v, bool):
+        return f"<td>{'yes' if v else 'no'}</td>"
+    if isinstance(v, int | float):
+        return (
+            f'<td class="num">{v:.4g}</td>' if isinstance(v, float) else f'<td class="num">{v}</td>'
+        )
+    return f"<td>{html.escape(str(v))}</td>"
+
+
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] = ()
+) -> str:
+    if not rows:
+        return '<p class="muted">none</p>'
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{html.escape(classes[i])}"' if i < len(classes) and classes[i] else ""
+        body.append(f"<tr{cls}>{''.join(_cell(v) for v in row)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def to_html(report: Mapping[str, Any]) -> str:
+    """One self-contained HTML page of a `monitor_report` dict."""
+    e = html.escape
+    s = report.get("summary", {})
+    status = str(s.get("status", "ok"))
+    parts = [
+        f"<h1>Monitoring: {e(str(report.get('model', '')))}</h1>",
+        f'<p class="muted">as of {e(str(report.get("generated_at", "")))}</p>',
+        f'<p><span class="badge {e(status)}">{e(status.upper())}</span> '
+        f"firing: {e(', '.join(s.get('firing', [])) or 'none')}; "
+        f"pending: {e(', '.join(s.get('pending', [])) or 'none')}</p>",
+    ]
+
+    al = report.get("alerts", {})
+    parts.append("<h2>Open alerts</h2>")
+    opened = al.get("open", [])
+    parts.append(
+        _table(
+            ["rule", "state", "severity", "value", "since", "fired"],
+            [
+                [
+                    a["rule"],
+                    a["state"],
+                    a["labels"].get("severity"),
+                    a["value"],
+                    a["started_at"],
+                    a["fired_at"],
+                ]
+                for a in opened
+            ],
+            [a["state"] for a in opened],
+        )
+    )
+
+    parts.append("<h2>Live performance</h2>")
+    perf = report.get("performance", [])
+    parts.append(
+        _table(
+            [
+                "variant",
+                "version",
+                "graded",
+                "pending",
+                "positions",
+                "hit rate",
+                "IC",
+                "calibration error",
+                "mean PnL",
+                "total PnL",
+                "Sharpe",
+                "window",
+            ],
+            [
+                [
+                    p["variant"],
+                    p["model_version"],
+                    p["n"],
+                    p["pending"],
+                    p["n_positions"],
+                    p["hit_rate"],
+                    p["ic"],
+                    p["ece"],
+                    p["pnl_mean"],
+                    p["pnl_total"],
+                    p["sharpe"],
+                    f"{p['window_start'] or ''} – {p['window_end'] or ''}",
+                ]
+                for p in perf
+            ],
+        )
+    )
+
+    parts.append("<h2>Drift</h2>")
+    drift = report.get("drift")
+    if not drift:
+        parts.append('<p class="muted">no drift report</p>')
+    elif "error" in drift:
+        parts.append(f"<p>drift could not be computed: {e(str(drift['error']))}</p>")
+    else:
+        verdict = "DRIFT" if drift.get("dataset_drift") else "no drift"
+        parts.append(
+            f"<p><b>{verdict}</b>: {drift.get('number_of_drifted_columns', 0)} of "
+            f"{drift.get('number_of_columns', 0)} columns drifted (share "
+            f"{float(drift.get('share_of_drifted_columns') or 0):.3f}; dataset drift at "
+            f"&ge; {drift.get('drift_share')})</p>"
+        )
+        cols = drift.get("columns", {})
+        parts.append(
+            _table(
+                [
+                    "column",
+                    "type",
+                    "method",
+                    "statistic",
+                    "threshold",
+                    "drifted",
+                    "n ref",
+                    "n current",
+                ],
+                [
+                    [
+                        name,
+                        c.get("column_type"),
+                        c.get("method"),
+                        c.get("statistic"),
+                        c.get("threshold"),
+                        c.get("drifted"),
+                        c.get("n_reference"),
+                        c.get("n_current"),
+                    ]
+                    for name, c in cols.items()
+                ],
+                ["drift" if c.get("drifted") else "" for c in cols.values()],
+            )
+        )
+
+    parts.append("<h2>Experiment</h2>")
+    exp = report.get("experiment")
+    if exp:
+        parts.append(_table(["field", "value"], [[k, v] for k, v in exp.items()]))
+    else:
+        parts.append('<p class="muted">no experiment running</p>')
+
+    extra = report.get("extra") or {}
+    if extra:
+        parts.append("<h2>Other figures</h2>")
+        parts.append(
+            _table(
+                ["name", "value"],
+                [
+                    [k, v if isinstance(v, int | float | str) else json.dumps(v)]
+                    for k, v in extra.items()
+                ],
+            )
+        )
+
+    parts.append("<h2>Recent alerts</h2>")
+    rec = al.get("recent", [])
+    parts.append(
+        _table(
+            ["rule", "state", "value", "started", "fired", "resolved"],
+            [
+                [
+                    a["rule"],
+                    a["state"],
+                    a["value"],
+                    a["started_at"],
+                    a["fired_at"],
+                    a["resolved_at"],
+                ]
+                for a in rec
+            ],
+        )
+    )
+    title = f"tradeloop monitoring: {report.get('model', '')}"
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
