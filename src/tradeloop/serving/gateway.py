@@ -1,0 +1,258 @@
+"""The request path every protocol shares: authorize, route, score, log, measure.
+
+Protocols only translate their envelopes to `Rows` and results back; `Gateway.score` is the
+one place that reads the snapshot, picks a variant, runs the model, hands the copy to shadow
+variants and queues the prediction-log record, so every protocol behaves the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from itertools import count
+from typing import NamedTuple, TypeVar
+
+import numpy as np
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tradeloop.clock import Clock
+from tradeloop.serving.auth import Auth
+from tradeloop.serving.http import ApiError, JSONResponse, error_response
+from tradeloop.serving.inputs import Rows, matrix_for
+from tradeloop.serving.metrics import GatewayMetrics
+from tradeloop.serving.models import ModelManager, Served, Snapshot
+from tradeloop.serving.predlog import PredictionLog, PredictionRecord
+from tradeloop.serving.router import NoModel, Router, UnknownVariant
+from tradeloop.serving.shadow import ShadowScorer
+from tradeloop.spec import ServingSpec
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+VARIANT_HEADER = "x-tradeloop-variant"
+KEY_HEADER = "x-tradeloop-key"
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class Ctx:
+    """Per-request facts: headers (read once into a dict; Starlette's `Headers.get` scans the
+    header list on every call), and what the metrics and response headers need."""
+
+    __slots__ = ("headers", "request_id", "t0", "variant", "version")
+
+    def __init__(self, headers: dict[bytes, bytes]) -> None:
+        self.t0 = time.perf_counter()
+        self.headers = headers
+        self.request_id = ""
+        self.variant = ""
+        self.version = ""
+
+    def header(self, name: str) -> str | None:
+        """A request header by lower-case name (ASGI servers lower-case them)."""
+        v = self.headers.get(name.encode())
+        return None if v is None else v.decode("latin-1")
+
+
+class Scored(NamedTuple):
+    served: Served
+    predictions: np.ndarray  # [N] float32
+    features: np.ndarray  # [N, n_features] float32, the model's order
+
+
+Handler = Callable[[Request, Ctx], Awaitable[Response]]
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        manager: ModelManager,
+        router: Router,
+        predlog: PredictionLog,
+        shadow: ShadowScorer,
+        metrics: GatewayMetrics,
+        auth: Auth,
+        clock: Clock,
+        serving: ServingSpec,
+    ) -> None:
+        self.model_name = model_name
+        self.manager = manager
+        self.router = router
+        self.predlog = predlog
+        self.shadow = shadow
+        self.metrics = metrics
+        self.auth = auth
+        self.clock = clock
+        self.serving = serving
+        self._ids = count(1)
+        self._id_prefix = os.urandom(4).hex() + "-"
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.manager.snapshot
+
+    # ------------------------------------------------------------------ request helpers
+
+    def request_id(self, ctx: Ctx) -> str:
+        given = ctx.header(REQUEST_ID_HEADER)
+        if given and len(given) <= 128 and given.isprintable():
+            return given
+        return f"{self._id_prefix}{next(self._ids):x}"
+
+    def key(self, ctx: Ctx, symbol: str | None = None) -> str | None:
+        """The sticky key: the symbol, or the header `sticky_key` names (see ServingSpec);
+        `X-Tradeloop-Key` otherwise. None: a random split per request."""
+        if self.serving.sticky_key != "symbol":
+            named = ctx.header(self.serving.sticky_key.lower())
+            if named:
+                return named
+        return symbol or ctx.header(KEY_HEADER)
+
+    async def authorize_predict(self, ctx: Ctx) -> str | None:
+        """Check the token when required; return the variant override, if one may be used.
+
+        `X-Tradeloop-Variant` forces a variant (tests, debugging a challenger). With tokens on
+        it needs an operator token, since it bypasses the rollout's traffic split; with tokens
+        off the gateway is open anyway and anyone may use it.
+        """
+        override = ctx.header(VARIANT_HEADER)
+        if self.serving.require_token:
+            await self.auth.require(ctx, "operator" if override else "predictor")
+        return override or None
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(
+        self,
+        rows: Rows,
+        ctx: Ctx,
+        *,
+        route: str,
+        key: str | None,
+        override: str | None = None,
+        snapshot: Snapshot | None = None,
+        allow_extra: bool = False,
+    ) -> Scored:
+        snap = snapshot if snapshot is not None else self.manager.snapshot
+        try:
+            served = self.router.route(snap, key, override)
+        except NoModel as exc:
+            raise ApiError(503, str(exc)) from exc
+        except UnknownVariant as exc:
+            raise ApiError(400, str(exc)) from exc
+        model = served.model
+        ctx.variant, ctx.version = served.variant, model.version
+        known = None if allow_extra else snap.known_features
+        x = matrix_for(rows, model.feature_names, known)
+        y = model.predict(x)
+        ts = self.clock.now()
+        values = y.tolist()
+        self.metrics.observe_predictions(
+            self.model_name, model.version, served.variant, "live", values
+        )
+        log_key = key or ctx.request_id
+        self.predlog.log(
+            PredictionRecord(
+                ts,
+                ctx.request_id,
+                log_key,
+                route,
+                self.model_name,
+                model.version,
+                served.variant,
+                "live",
+                model.feature_names,
+                x,
+                y,
+                (time.perf_counter() - ctx.t0) * 1000.0,
+            )
+        )
+        shadows = [s for s in snap.shadow if s is not served]
+        if shadows:
+            self._shadow(
+                shadows, rows, x, model.feature_names, known, ts, ctx.request_id, log_key, route
+            )
+        return Scored(served, y, x)
+
+    def _shadow(
+        self,
+        shadows: list[Served],
+        rows: Rows,
+        x: np.ndarray,
+        names: tuple[str, ...],
+        known: frozenset[str] | None,
+        ts: datetime,
+        request_id: str,
+        key: str,
+        route: str,
+    ) -> None:
+        same = [s for s in shadows if s.model.feature_names == names]
+        if same:
+            self.shadow.submit(same, x, ts, request_id, key, route)
+        for s in shadows:
+            if s.model.feature_names == names:
+                continue
+            try:
+                xs = matrix_for(rows, s.model.feature_names, known)
+            except ApiError:  # the request lacks a feature only the shadow uses
+                self.metrics.shadow_errors.inc()
+                continue
+            self.shadow.submit([s], xs, ts, request_id, key, route)
+
+    # ------------------------------------------------------------------ endpoint wrapper
+
+    def endpoint(
+        self, route: str, handler: Handler, style: str = "mlflow"
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a handler: request id, error rendering, and the request metrics, once."""
+        metrics, model_name = self.metrics, self.model_name
+
+        async def run(request: Request) -> Response:
+            ctx = Ctx(dict(request.scope["headers"]))
+            ctx.request_id = self.request_id(ctx)
+            try:
+                response = await handler(request, ctx)
+            except ApiError as exc:
+                response = error_response(exc, style)
+            except Exception:  # a bug: answer 500 in the protocol's shape, and say so in the log
+                log.exception("unhandled error on %s", route)
+                response = error_response(
+                    ApiError(500, "internal error; see the gateway log"), style
+                )
+            extra = response.raw_headers
+            extra.append((b"x-request-id", ctx.request_id.encode("latin-1")))
+            if ctx.variant:
+                extra.append((b"x-tradeloop-variant", ctx.variant.encode()))
+                extra.append((b"x-tradeloop-model-version", ctx.version.encode("latin-1")))
+            metrics.observe_request(
+                route,
+                model_name,
+                ctx.version,
+                ctx.variant,
+                response.status_code,
+                time.perf_counter() - ctx.t0,
+            )
+            return response
+
+        return run
+
+
+OFF_LOOP_BYTES = 64 * 1024
+
+
+async def off_loop(work: Callable[[], T], body_bytes: int) -> T:
+    """Run parse-and-score inline for small bodies (a thread hop costs more than the work),
+    in a worker thread for big ones, so one large batch does not stall every other request."""
+    if body_bytes <= OFF_LOOP_BYTES:
+        return work()
+    return await to_thread.run_sync(work)
+
+
+def ok(content: object, status: int = 200) -> JSONResponse:
+    return JSONResponse(content, status_code=status)

@@ -1,0 +1,124 @@
+"""HTTP plumbing shared by the protocols: JSON responses, errors, bounded bodies.
+
+Every problem a client can cause is an `ApiError` carrying the status and a message that names
+it; each protocol renders it in its own error shape (MLflow's `{"error_code", "message"}`,
+the Open Inference Protocol's `{"error"}`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "REQUEST_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    500: "INTERNAL_ERROR",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
+JSON = "application/json"
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or ERROR_CODES.get(status, "BAD_REQUEST")
+        self.headers = headers
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def invalid_value(message: str) -> ApiError:
+    """A well-formed request whose data does not fit the model (MLflow's code for this)."""
+    return ApiError(400, message, "INVALID_PARAMETER_VALUE")
+
+
+class JSONResponse(Response):
+    """orjson-rendered; numpy floats and arrays serialize natively."""
+
+    media_type = JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error_body(exc: ApiError, style: str) -> dict[str, Any]:
+    if style == "v2":
+        return {"error": exc.message}
+    return {"error_code": exc.code, "message": exc.message}
+
+
+def error_response(exc: ApiError, style: str = "mlflow") -> JSONResponse:
+    return JSONResponse(error_body(exc, style), status_code=exc.status, headers=exc.headers)
+
+
+async def read_body(request: Request, headers: dict[bytes, bytes], limit: int) -> bytes:
+    """The body, refused with 413 past `limit` bytes whether or not Content-Length says so."""
+    raw = headers.get(b"content-length")
+    declared = None if raw is None else raw.decode("latin-1")
+    if declared is not None:
+        if not declared.isdigit():
+            raise bad_request(f"Content-Length is not a number: {declared!r}")
+        if int(declared) > limit:
+            raise ApiError(413, f"body of {declared} bytes is over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise bad_request("client disconnected while sending the body") from exc
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise bad_request("the body is empty; expected a JSON document")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"the body is not valid JSON: {exc}") from exc
+
+
+def media_type(headers: dict[bytes, bytes]) -> tuple[str, dict[str, str]]:
+    """`application/json; charset=utf-8` -> ("application/json", {"charset": "utf-8"})."""
+    raw = headers.get(b"content-type", b"").decode("latin-1")
+    mime, _, rest = raw.partition(";")
+    params: dict[str, str] = {}
+    for part in rest.split(";"):
+        k, sep, v = part.strip().partition("=")
+        if sep:
+            params[k.strip().lower()] = v.strip().strip('"')
+    return mime.strip().lower(), params
+
+
+def require_json(headers: dict[bytes, bytes]) -> None:
+    mime, params = media_type(headers)
+    if mime != JSON:
+        got = mime or "none"
+        raise ApiError(415, f"Content-Type must be application/json, got {got}")
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise ApiError(415, f"only UTF-8 is supported, got charset={charset}")

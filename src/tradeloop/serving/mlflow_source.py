@@ -1,0 +1,32 @@
+"""Models for the gateway from the MLflow registry: ONNX bytes, feature order, expected sha256.
+
+The bytes are what the registry stores; the gateway's runtime checks them against the version's
+`onnx_sha256` tag before loading, so a tampered artifact is refused while the old model serves.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tradeloop.errors import NotFound
+from tradeloop.registry.mlflow_registry import ONNX_FILE, Registry
+from tradeloop.serving.source import ModelArtifact
+
+
+class RegistrySource:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def fetch(self, model_name: str, version: str) -> ModelArtifact:
+        v = self.registry.get(model_name, version)
+        path = self.registry.model_dir(v) / ONNX_FILE
+        if not path.exists():
+            raise NotFound(f"{model_name} v{version}: no {ONNX_FILE} in {v.source}")
+        expected = v.tags.get("onnx_sha256", "")
+        return ModelArtifact(
+            model_name,
+            str(version),
+            path.read_bytes(),
+            list(json.loads(v.tags["features"])),
+            expected,
+        )

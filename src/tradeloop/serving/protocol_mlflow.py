@@ -1,0 +1,141 @@
+"""MLflow's scoring protocol, so clients of `mlflow models serve` work unchanged.
+
+`POST /invocations` takes JSON with exactly one of `dataframe_split`, `dataframe_records`,
+`instances` or `inputs` (an optional `params` is accepted and ignored, as ONNX models take
+none), or `text/csv` with a header row. The answer is what MLflow's server gives for an ONNX
+model with a column signature: `{"predictions": [{"prediction": 0.53}, ...]}`. Errors are
+MLflow's `{"error_code": ..., "message": ...}`.
+
+Stricter than MLflow on purpose: a feature no served model uses is refused (MLflow drops it
+with a warning), and so are strings, booleans, nulls and non-finite numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tradeloop.serving.gateway import Ctx, Gateway, Scored, off_loop
+from tradeloop.serving.http import (
+    JSON,
+    ApiError,
+    JSONResponse,
+    bad_request,
+    invalid_value,
+    media_type,
+    parse_json,
+    read_body,
+)
+from tradeloop.serving.inputs import (
+    Rows,
+    columnar_table,
+    columns_table,
+    number_rows,
+    records_table,
+    to_float32,
+)
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+CSV = "text/csv"
+
+
+def parse_payload(doc: Any) -> Rows:
+    if not isinstance(doc, dict):
+        kind = "a list" if isinstance(doc, list) else type(doc).__name__
+        raise bad_request(
+            f"the body must be a JSON object with exactly one of {list(FORMATS)}; got {kind}"
+        )
+    keys = [k for k in FORMATS if k in doc]
+    if len(keys) != 1:
+        raise bad_request(
+            f"the body must be a JSON object with exactly one of {list(FORMATS)}; got fields {list(doc)}"
+        )
+    fmt = keys[0]
+    data = doc[fmt]
+    if fmt == "dataframe_split":
+        if not isinstance(data, dict):
+            raise invalid_value("dataframe_split must be an object with 'columns' and 'data'")
+        if "columns" not in data or "data" not in data:
+            raise invalid_value("dataframe_split needs 'columns' (feature names) and 'data' (rows)")
+        return columns_table(data["columns"], data["data"], fmt)
+    if fmt == "inputs" and isinstance(data, dict):
+        return columnar_table(data, fmt)
+    if isinstance(data, list) and data and isinstance(data[0], list):
+        return Rows(None, number_rows(data, len(data[0]), fmt))  # rows in the model's order
+    return records_table(data, fmt)
+
+
+def parse_csv(body: bytes) -> Rows:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_request(f"the CSV body is not UTF-8: {exc}") from exc
+    try:
+        lines = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as exc:
+        raise bad_request(f"the body is not valid CSV: {exc}") from exc
+    if len(lines) < 2:
+        raise invalid_value("the CSV needs a header row of feature names and at least one row")
+    header = [h.strip() for h in lines[0]]
+    values: list[list[float]] = []
+    for i, row in enumerate(lines[1:], start=2):
+        if len(row) != len(header):
+            raise invalid_value(f"CSV line {i} has {len(row)} fields; the header has {len(header)}")
+        parsed = []
+        for name, cell in zip(header, row, strict=True):
+            try:
+                parsed.append(float(cell))
+            except ValueError:
+                raise invalid_value(
+                    f"CSV line {i}, column {name}: {cell!r} is not a number"
+                ) from None
+        values.append(parsed)
+    if len(set(header)) != len(header):
+        raise invalid_value(f"the CSV header repeats a name: {header}")
+    return Rows(tuple(header), to_float32(values, "CSV"))
+
+
+def routes(gw: Gateway) -> list[Route]:
+    limit = gw.serving.max_body_bytes
+
+    async def invocations(request: Request, ctx: Ctx) -> Response:
+        override = await gw.authorize_predict(ctx)
+        mime, params = media_type(ctx.headers)
+        charset = params.pop("charset", "utf-8").lower()
+        if mime not in (JSON, CSV):
+            raise ApiError(
+                415, f"Content-Type must be application/json or text/csv, got {mime or 'none'!r}"
+            )
+        if charset not in ("utf-8", "utf8"):
+            raise ApiError(415, f"only UTF-8 is supported, got charset={charset}")
+        if params:
+            raise ApiError(
+                415, f"unrecognized Content-Type parameters: {', '.join(sorted(params))}"
+            )
+        body = await read_body(request, ctx.headers, limit)
+        key = gw.key(ctx)
+
+        def work() -> Scored:
+            rows = parse_payload(parse_json(body)) if mime == JSON else parse_csv(body)
+            return gw.score(rows, ctx, route="/invocations", key=key, override=override)
+
+        scored = await off_loop(work, len(body))
+        return JSONResponse(
+            {"predictions": [{"prediction": v} for v in scored.predictions.tolist()]}
+        )
+
+    async def ping(request: Request, ctx: Ctx) -> Response:
+        if not gw.snapshot.live:
+            raise ApiError(503, "no model is loaded yet", "TEMPORARILY_UNAVAILABLE")
+        return Response(b"\n", media_type=JSON)  # what MLflow's server answers
+
+    return [
+        Route("/invocations", gw.endpoint("/invocations", invocations), methods=["POST"]),
+        Route("/ping", gw.endpoint("/ping", ping), methods=["GET"]),
+        Route("/health", gw.endpoint("/health", ping), methods=["GET"]),
+    ]

@@ -1,0 +1,140 @@
+"""Shadow scoring: a copy of each live request goes to shadow variants, off the request path.
+
+The client gets the live answer at once; a worker thread scores the copy and logs it with
+mode "shadow", so the monitor can compare the two on the same requests. A full queue skips
+the copy (counted) rather than slowing the live path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from datetime import datetime
+
+import numpy as np
+
+from tradeloop.serving.metrics import GatewayMetrics
+from tradeloop.serving.models import Served
+from tradeloop.serving.predlog import PredictionLog, PredictionRecord
+
+log = logging.getLogger(__name__)
+
+_Job = tuple[Served, np.ndarray, datetime, str, str, str]
+
+
+class ShadowScorer:
+    """Like the prediction log, a bounded deque drained by a thread that wakes on a timer
+    (no per-request wake-up), scoring each model's queued copies in one batched call."""
+
+    def __init__(
+        self,
+        predlog: PredictionLog,
+        metrics: GatewayMetrics,
+        *,
+        max_queue: int = 10_000,
+        interval: float = 0.02,
+    ) -> None:
+        self.predlog = predlog
+        self.metrics = metrics
+        self.max_queue = max_queue
+        self.interval = interval
+        self._q: deque[_Job] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
+        self.scored = 0
+
+    def submit(
+        self,
+        shadows: list[Served],
+        x: np.ndarray,
+        ts: datetime,
+        request_id: str,
+        key: str,
+        route: str,
+    ) -> None:
+        for served in shadows:
+            if len(self._q) >= self.max_queue:
+                self.metrics.shadow_dropped.inc()
+                continue
+            self._idle.clear()
+            self._q.append((served, x, ts, request_id, key, route))
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="tradeloop-shadow", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Score what is queued, then stop (before the prediction log closes)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._drain()
+
+    def join(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is scored and logged."""
+        self._wake.set()
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self._drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        jobs: list[_Job] = []
+        while self._q:
+            jobs.append(self._q.popleft())
+        by_model: dict[int, list[_Job]] = {}
+        for job in jobs:
+            by_model.setdefault(id(job[0]), []).append(job)
+        for group in by_model.values():
+            try:
+                self._score(group)
+            except Exception:  # a broken shadow model must never affect anything else
+                self.metrics.shadow_errors.inc(len(group))
+                log.exception("shadow scoring failed")
+        if not self._q:
+            self._idle.set()
+
+    def _score(self, jobs: list[_Job]) -> None:
+        served = jobs[0][0]
+        model = served.model
+        t0 = time.perf_counter()
+        x = np.concatenate([j[1] for j in jobs]) if len(jobs) > 1 else jobs[0][1]
+        y = model.predict(x)
+        latency_ms = (time.perf_counter() - t0) * 1000.0 / len(jobs)
+        self.metrics.observe_predictions(
+            model.model_name, model.version, served.variant, "shadow", y.tolist()
+        )
+        start = 0
+        for _, xj, ts, request_id, key, route in jobs:
+            n = len(xj)
+            self.predlog.log(
+                PredictionRecord(
+                    ts,
+                    request_id,
+                    key,
+                    route,
+                    model.model_name,
+                    model.version,
+                    served.variant,
+                    "shadow",
+                    model.feature_names,
+                    xj,
+                    y[start : start + n],
+                    latency_ms,
+                )
+            )
+            start += n
+        self.scored += len(jobs)

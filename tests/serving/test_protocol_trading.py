@@ -1,0 +1,232 @@
+"""Trading endpoints: bars in, signals out, with the features training used (bar for bar)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import polars as pl
+import pytest
+
+from tradeloop.data.simulator import simulate
+from tradeloop.features import compute_features
+from tradeloop.serving.protocol_trading import position
+from tradeloop.spec import BacktestSpec, SimulatorSpec, Spec
+
+SPEC = Spec(name="t")
+NAMES = SPEC.feature_names
+WEIGHTS = [0.5, -0.25, 0.1, 2.0, 0.01, 3.0, -0.2, 0.05, 0.3]
+
+
+def bars_json(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    rows = frame.sort("timestamp", "symbol").to_dicts()
+    return [{**r, "timestamp": r["timestamp"].isoformat()} for r in rows]
+
+
+@pytest.fixture
+def bars() -> pl.DataFrame:
+    return simulate(
+        SimulatorSpec(symbols=["AAA", "BBB", "CCC"], bars=80, seed=3), timedelta(hours=1)
+    )
+
+
+@pytest.fixture
+def trading_app(
+    make_app: Callable[..., Any],
+    models: Any,
+    deployer: Callable[..., None],
+    onnx_linear: Callable[..., bytes],
+) -> Callable[..., Any]:
+    models.put("demo", "5", onnx_linear(WEIGHTS, 0.0), NAMES)
+    deployer(("champion", "5", "live", 100))
+    return lambda **kw: make_app(features=SPEC.features, **kw)
+
+
+def test_signals_use_the_batch_feature_values(
+    trading_app: Callable[..., Any], live: Any, bars: pl.DataFrame
+) -> None:
+    url = live(trading_app()).url
+    payload = bars_json(bars)
+    for i in range(0, len(payload), 60):  # several requests, timestamps in order
+        r = httpx.post(url + "/v1/bars", json={"bars": payload[i : i + 60]})
+        assert r.status_code == 200, r.text
+    batch = compute_features(bars, SPEC.features)
+    last = batch.filter(pl.col("timestamp") == batch["timestamp"].max())
+    for row in last.iter_rows(named=True):
+        sig = httpx.get(f"{url}/v1/signals/{row['symbol']}").json()
+        assert sig["feature_timestamp"] == row["timestamp"].isoformat()
+        assert sig["features"] == pytest.approx({n: row[n] for n in NAMES}, rel=1e-5, abs=1e-6)
+        x = np.array([row[n] for n in NAMES], dtype=np.float32)
+        expected = 1 / (1 + np.exp(-float(x @ np.array(WEIGHTS, dtype=np.float32))))
+        assert sig["prediction"] == pytest.approx(expected, rel=1e-5)
+        assert sig["position"] == position(sig["prediction"], BacktestSpec())
+        assert (sig["model"], sig["version"], sig["variant"]) == ("demo", "5", "champion")
+
+
+def test_warm_up_unknown_symbol_and_resent_bars(
+    trading_app: Callable[..., Any], live: Any, bars: pl.DataFrame
+) -> None:
+    url = live(trading_app()).url
+    payload = bars_json(bars)
+    first = payload[:15]  # five timestamps: not enough for 20-bar windows
+    assert httpx.post(url + "/v1/bars", json={"bars": first}).json()["accepted"] == 15
+    r = httpx.get(url + "/v1/signals/AAA")
+    assert r.status_code == 409 and r.json()["error_code"] == "FEATURES_NOT_READY"
+    assert "ret_20" in r.json()["message"]
+    r = httpx.get(url + "/v1/signals/ZZZ")
+    assert r.status_code == 404 and "no bars for symbol 'ZZZ'" in r.json()["message"]
+    again = httpx.post(url + "/v1/bars", json={"bars": payload[:30]}).json()  # a resend overlaps
+    assert again["accepted"] == 15 and len(again["skipped"]) == 15
+    assert "not after the symbol's last bar" in again["skipped"][0]["reason"]
+
+
+def test_state_survives_a_restart(
+    trading_app: Callable[..., Any], live: Any, bars: pl.DataFrame, tmp_path: Path
+) -> None:
+    payload = bars_json(bars)
+    first = live(trading_app())
+    httpx.post(first.url + "/v1/bars", json={"bars": payload[:-3]}).raise_for_status()
+    first.stop()  # graceful: the online state is saved
+    second = live(trading_app()).url
+    assert httpx.get(second + "/v1/signals/AAA").status_code == 200
+    r = httpx.post(
+        second + "/v1/bars", json={"bars": payload}
+    )  # everything but the last bar is old
+    assert r.json()["accepted"] == 3
+    batch = compute_features(bars, SPEC.features)
+    want = batch.filter(pl.col("symbol") == "BBB").row(-1, named=True)
+    got = httpx.get(second + "/v1/signals/BBB").json()["features"]
+    assert got == pytest.approx({n: want[n] for n in NAMES}, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("bar", "words"),
+    [
+        (
+            {
+                "symbol": "A A",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "open": 1,
+                "high": 1,
+                "low": 1,
+                "close": 1,
+                "volume": 1,
+            },
+            "symbol",
+        ),
+        (
+            {
+                "symbol": "A",
+                "timestamp": "yesterday",
+                "open": 1,
+                "high": 1,
+                "low": 1,
+                "close": 1,
+                "volume": 1,
+            },
+            "ISO 8601",
+        ),
+        (
+            {
+                "symbol": "A",
+                "timestamp": 1700000000,
+                "open": 1,
+                "high": 1,
+                "low": 1,
+                "close": 1,
+                "volume": 1,
+            },
+            "ISO 8601",
+        ),
+        (
+            {
+                "symbol": "A",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "open": 0,
+                "high": 1,
+                "low": 1,
+                "close": 1,
+                "volume": 1,
+            },
+            "> 0",
+        ),
+        (
+            {
+                "symbol": "A",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "open": 1,
+                "high": 1,
+                "low": 1,
+                "close": "1",
+                "volume": 1,
+            },
+            "number",
+        ),
+        (
+            {
+                "symbol": "A",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "open": 1,
+                "high": 1,
+                "low": 2,
+                "close": 1,
+                "volume": 1,
+            },
+            "above high",
+        ),
+        (
+            {
+                "symbol": "A",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "open": 1,
+                "high": 1,
+                "low": 1,
+                "close": 1,
+            },
+            "missing fields ['volume']",
+        ),
+        (
+            {
+                "symbol": "A",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "open": 1,
+                "high": 1,
+                "low": 1,
+                "close": 1,
+                "volume": 1,
+                "vwap": 1,
+            },
+            "unknown fields ['vwap']",
+        ),
+    ],
+)
+def test_bad_bars_are_refused(trading_stack: Any, bar: dict[str, Any], words: str) -> None:
+    r = httpx.post(trading_stack.url + "/v1/bars", json={"bars": [bar]})
+    assert r.status_code == 400 and words in r.json()["message"], r.text
+
+
+def test_duplicate_bar_and_empty_batch(trading_stack: Any) -> None:
+    bar = {
+        "symbol": "A",
+        "timestamp": "2024-01-01T00:00:00Z",
+        "open": 1,
+        "high": 1,
+        "low": 1,
+        "close": 1,
+        "volume": 1,
+    }
+    r = httpx.post(trading_stack.url + "/v1/bars", json={"bars": [bar, bar]})
+    assert r.status_code == 400 and "appears twice" in r.json()["message"]
+    assert httpx.post(trading_stack.url + "/v1/bars", json={"bars": []}).status_code == 400
+    assert httpx.post(trading_stack.url + "/v1/bars", json={"bar": [bar]}).status_code == 400
+
+
+def test_position_rule() -> None:
+    spec = BacktestSpec(long_threshold=0.55, short_threshold=0.45)
+    assert [position(p, spec) for p in (0.6, 0.55, 0.5, 0.45, 0.4)] == [1, 0, 0, 0, -1]
+    no_short = BacktestSpec(long_threshold=0.55, short_threshold=0.45, allow_short=False)
+    assert position(0.1, no_short) == 0
