@@ -1,0 +1,361 @@
+"""The Deployer: makes what serves match git, and drives the challenger's rollout.
+
+Each run: (1) the pinned production version in git (tracked branch) is the champion — if it
+differs from what serves (a merged proposal, a manual revert), serving follows git; (2) the
+`challenger` alias is rolled out through the phases of `control.rollout`, judged by
+`control.analysis`; (3) decisions are written first (`promoting`, `rolling_back`) and their
+effects — git commit, registry aliases, traffic — are idempotent, so a restart finishes them.
+A rollback is committed straight to the tracked branch, never proposed, so git never claims
+what does not run; a rejected version is tagged and never rolled out again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from tradeloop.clock import utc
+from tradeloop.control import rollout as ro
+from tradeloop.control.analysis import gather, observe
+from tradeloop.control.reconciler import Context, Result
+from tradeloop.control.world import World
+from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, STATUS_TAG, ModelVersion
+from tradeloop.registry.promotion import promote_version
+from tradeloop.spec import Spec
+from tradeloop.store import deployments as dep
+from tradeloop.store.tables import rollouts, version_decisions
+
+
+def load_rollout(world: World, name: str, version: str) -> ro.RolloutState | None:
+    with world.store.engine.connect() as c:
+        r = c.execute(
+            select(rollouts).where(rollouts.c.model_name == name, rollouts.c.version == version)
+        ).first()
+    if r is None:
+        return None
+    extra = r.analysis or {}
+    return ro.RolloutState(
+        r.version,
+        r.phase,
+        r.step,
+        utc(r.phase_started_at),
+        int(extra.get("failures", 0)),
+        int(extra.get("extensions", 0)),
+        r.reason,
+        bool(extra.get("first", False)),
+    )
+
+
+def save_rollout(
+    world: World,
+    name: str,
+    s: ro.RolloutState,
+    strategy: str,
+    verdict: dict[str, Any] | None,
+    *,
+    new: bool,
+) -> None:
+    now = world.clock.now()
+    extra = {
+        "failures": s.failures,
+        "extensions": s.extensions,
+        "first": s.first,
+        "verdict": verdict,
+    }
+    values = dict(
+        phase=s.phase,
+        step=s.step,
+        phase_started_at=s.phase_started_at,
+        status="done" if s.phase in ro.TERMINAL else "active",
+        reason=s.reason,
+        analysis=extra,
+        updated_at=now,
+    )
+    with world.store.begin() as c:
+        if new:
+            c.execute(
+                rollouts.insert().values(
+                    model_name=name, version=s.version, strategy=strategy, **values
+                )
+            )
+        else:
+            c.execute(
+                update(rollouts)
+                .where(rollouts.c.model_name == name, rollouts.c.version == s.version)
+                .values(**values)
+            )
+        world.store.audit.append(
+            "deployer",
+            f"rollout.{s.phase}",
+            f"model:{name}/{s.version}",
+            {"step": s.step, "reason": s.reason, "verdict": verdict},
+            conn=c,
+        )
+
+
+def approval_of(world: World, name: str, version: str) -> str | None:
+    with world.store.engine.connect() as c:
+        rows = c.execute(
+            select(version_decisions.c.decision).where(
+                version_decisions.c.model_name == name, version_decisions.c.version == version
+            )
+        ).all()
+    decisions = {r.decision for r in rows}
+    return (
+        "rejected" if "rejected" in decisions else "approved" if "approved" in decisions else None
+    )
+
+
+def apply_traffic(world: World, name: str, t: ro.Traffic, reason: str) -> bool:
+    want = [dep.Deployed(name, v, ver, mode, w) for v, ver, mode, w in t.rows]  # type: ignore[arg-type]
+    before = dep.current(world.store, name)
+    after = dep.apply(world.store, name, want, actor="deployer", reason=reason)
+    return sorted(before, key=lambda d: d.variant) != sorted(after, key=lambda d: d.variant)
+
+
+class DeployerController:
+    name = "deployer"
+
+    def __init__(self, interval: timedelta = timedelta(minutes=5)) -> None:
+        self.interval = interval
+
+    def reconcile(self, ctx: Context) -> Result:
+        world: World = ctx.extras["world"]
+        desired = world.desired()
+        spec = desired.spec
+        name, reg = spec.name, world.registry
+        rejected = set(desired.pin.rejected) if desired.pin else set()
+        champ = self._follow_git(ctx, world, spec, desired.pin)
+        chal = reg.by_alias(name, CHALLENGER)
+        if chal is not None and (
+            chal.rejected
+            or chal.version in rejected
+            or (champ is not None and chal.version == champ.version)
+        ):
+            reg.delete_alias(name, CHALLENGER)
+            chal = None
+        if chal is None:
+            if champ is not None:
+                apply_traffic(
+                    world,
+                    name,
+                    ro.Traffic((("champion", champ.version, "live", 100),)),
+                    "champion only",
+                )
+            return Result(message="no challenger")
+        return self._roll(ctx, world, spec, champ, chal)
+
+    # ------------------------------------------------------------------ git is the truth
+
+    def _follow_git(self, ctx: Context, world: World, spec: Spec, pin: Any) -> ModelVersion | None:
+        reg, name = world.registry, spec.name
+        champ = reg.by_alias(name, CHAMPION)
+        if pin is None or not pin.version:
+            return champ
+        if champ is None or champ.version != str(pin.version):
+            promote_version(
+                world.store,
+                reg,
+                name,
+                str(pin.version),
+                actor="deployer",
+                reason=f"git pin on {spec.deployment.git.branch}",
+            )
+            ctx.emit(
+                "follow_git",
+                version=str(pin.version),
+                reason=f"{spec.deployment.git.pin_file} pins v{pin.version}",
+            )
+            champ = reg.by_alias(name, CHAMPION)
+            r = load_rollout(world, name, str(pin.version))
+            if r is not None and r.phase not in ro.TERMINAL:
+                save_rollout(
+                    world,
+                    name,
+                    replace(r, phase="promoted", reason="merged in git"),
+                    spec.deployment.strategy,
+                    None,
+                    new=False,
+                )
+        return champ
+
+    # ------------------------------------------------------------------ the rollout
+
+    def _roll(
+        self, ctx: Context, world: World, spec: Spec, champ: ModelVersion | None, chal: ModelVersion
+    ) -> Result:
+        name, d = spec.name, spec.deployment
+        now = ctx.clock.now()
+        state = load_rollout(world, name, chal.version)
+        if state is None:
+            state = ro.start(chal.version, now, d, has_champion=champ is not None)
+            save_rollout(world, name, state, d.strategy, None, new=True)
+            ctx.emit(
+                "rollout_start",
+                version=chal.version,
+                reason=state.reason,
+                strategy=d.strategy,
+                phase=state.phase,
+            )
+        if state.phase in ro.TERMINAL:
+            return Result(message=f"v{chal.version} {state.phase}")
+        verdict_doc = None
+        if state.phase not in ("promoting", "rolling_back", "paused"):
+            new, verdict_doc = self._judge(world, spec, state, champ, chal, now)
+            if new != state:
+                save_rollout(world, name, new, d.strategy, verdict_doc, new=False)
+                ctx.emit(
+                    self._event(state, new),
+                    version=chal.version,
+                    reason=new.reason,
+                    phase=new.phase,
+                    step=new.step,
+                    verdict=verdict_doc,
+                )
+                state = new
+        if state.phase == "promoting":
+            return self._promote(ctx, world, spec, champ, chal, state)
+        if state.phase == "rolling_back":
+            return self._rollback(ctx, world, spec, champ, chal, state)
+        apply_traffic(
+            world,
+            name,
+            ro.traffic(state, d, champ.version if champ else None),
+            f"rollout v{chal.version}: {state.phase} {state.step}",
+        )
+        return Result(
+            requeue_after=min(self.interval, timedelta(minutes=15)),
+            message=f"v{chal.version} {state.phase} {state.step}: {state.reason}",
+        )
+
+    def _judge(
+        self,
+        world: World,
+        spec: Spec,
+        state: ro.RolloutState,
+        champ: ModelVersion | None,
+        chal: ModelVersion,
+        now: datetime,
+    ) -> tuple[ro.RolloutState, dict[str, Any] | None]:
+        approval = approval_of(world, spec.name, chal.version)
+        if state.phase == "approval" or champ is None:
+            obs = ro.Observation(now, approval, None)  # type: ignore[arg-type]
+            return ro.advance(state, spec.deployment, obs), None
+        samples = gather(
+            spec,
+            world.project.predictions_dir,
+            world.bars(now),
+            state.phase_started_at,
+            now,
+            champ.version,
+            chal.version,
+        )
+        obs, verdict = observe(spec, state, samples, now, approval)
+        return ro.advance(state, spec.deployment, obs), verdict.to_dict() if verdict else None
+
+    @staticmethod
+    def _event(old: ro.RolloutState, new: ro.RolloutState) -> str:
+        if new.phase != old.phase:
+            return {"step": "canary", "switched": "switch"}.get(new.phase, new.phase)
+        if new.step != old.step:
+            return "canary"
+        return "extend" if new.extensions != old.extensions else "analysis"
+
+    # ------------------------------------------------------------------ decisions' effects
+
+    def _promote(
+        self,
+        ctx: Context,
+        world: World,
+        spec: Spec,
+        champ: ModelVersion | None,
+        chal: ModelVersion,
+        state: ro.RolloutState,
+    ) -> Result:
+        from tradeloop.gitops.promotion import propose_or_apply
+
+        name, d = spec.name, spec.deployment
+        change = propose_or_apply(
+            world.repo,
+            d.git,
+            name,
+            chal.version,
+            state.reason,
+            previous=champ.version if champ else None,
+            clock=ctx.clock,
+        )
+        if change.kind == "proposal":
+            # wait for the merge; the challenger keeps scoring in shadow meanwhile
+            if champ is not None:
+                apply_traffic(
+                    world,
+                    name,
+                    ro.Traffic(
+                        (
+                            ("champion", champ.version, "live", 100),
+                            ("challenger", chal.version, "shadow", 0),
+                        )
+                    ),
+                    "awaiting merge",
+                )
+            if change.created:
+                ctx.emit("proposal", version=chal.version, reason=f"branch {change.branch}")
+            return Result(message=f"v{chal.version}: awaiting merge of {change.branch}")
+        promote_version(
+            world.store, world.registry, name, chal.version, actor="deployer", reason=state.reason
+        )
+        apply_traffic(
+            world,
+            name,
+            ro.Traffic((("champion", chal.version, "live", 100),)),
+            f"promoted v{chal.version}",
+        )
+        done = replace(state, phase="promoted")
+        save_rollout(world, name, done, d.strategy, None, new=False)
+        ctx.emit(
+            "promote",
+            version=chal.version,
+            reason=state.reason,
+            previous=champ.version if champ else None,
+            commit=change.sha,
+        )
+        return Result(message=f"v{chal.version} promoted")
+
+    def _rollback(
+        self,
+        ctx: Context,
+        world: World,
+        spec: Spec,
+        champ: ModelVersion | None,
+        chal: ModelVersion,
+        state: ro.RolloutState,
+    ) -> Result:
+        from tradeloop.gitops.promotion import record_rollback
+
+        name, d = spec.name, spec.deployment
+        if champ is not None:
+            apply_traffic(
+                world,
+                name,
+                ro.Traffic((("champion", champ.version, "live", 100),)),
+                f"rollback v{chal.version}",
+            )
+        world.registry.set_tag(name, chal.version, STATUS_TAG, "rejected")
+        world.registry.set_tag(name, chal.version, "tradeloop.reason", state.reason[:500])
+        change = record_rollback(
+            world.repo,
+            d.git,
+            name,
+            chal.version,
+            champ.version if champ else None,
+            state.reason,
+            ctx.clock,
+        )
+        world.registry.delete_alias(name, CHALLENGER)
+        done = replace(state, phase="rolled_back")
+        save_rollout(world, name, done, d.strategy, None, new=False)
+        ctx.emit("rollback", version=chal.version, reason=state.reason, commit=change.sha)
+        return Result(message=f"v{chal.version} rolled back")

@@ -1,0 +1,179 @@
+"""The Trainer: decides whether a new model is needed, and trains once per reason.
+
+Reasons, checked in order: no model exists; a named alert (`retraining.on`) is firing; the
+champion is older than `retraining.max_age`; the `retraining.schedule` cron is due. Each reason
+has a key (the alert's firing episode, the champion version, the cron tick), recorded in
+`training_triggers` under a unique constraint *before* training starts: the same trigger never
+trains twice, across restarts and replicas. A trigger whose training died (its row says
+`running` but no training lease is held) is resumed, which is safe because an unfinished
+registration leaves nothing behind. While a challenger is still being rolled out, no new
+training starts: one experiment at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from tradeloop.clock import utc
+from tradeloop.control.reconciler import Context, Result
+from tradeloop.control.world import World
+from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION
+from tradeloop.spec import Spec
+from tradeloop.store import leases
+from tradeloop.store.tables import alerts, rollouts, training_triggers
+
+
+@dataclass(frozen=True)
+class Trigger:
+    key: str
+    reason: str
+
+
+def firing_alerts(world: World) -> list[Any]:
+    with world.store.engine.connect() as c:
+        return list(c.execute(select(alerts).where(alerts.c.state == "firing")).all())
+
+
+def due_trigger(world: World, spec: Spec, now: datetime) -> Trigger | None:
+    versions = world.registry.versions(spec.name)
+    if not versions:
+        return Trigger("initial", "no model exists")
+    r = spec.retraining
+    for a in firing_alerts(world):
+        if a.rule in r.on:
+            started = utc(a.started_at).isoformat()
+            return Trigger(f"alert:{a.rule}:{started}", f"alert {a.rule} firing since {started}")
+    champ = world.registry.by_alias(spec.name, CHAMPION)
+    if champ is not None and r.max_age is not None:
+        trained = datetime.fromisoformat(champ.tags.get("trained_at", now.isoformat()))
+        if now - trained >= r.max_age:
+            return Trigger(
+                f"max_age:{champ.version}", f"champion v{champ.version} is older than {r.max_age}"
+            )
+    if r.schedule is not None:
+        from croniter import croniter
+
+        anchor = versions[-1].tags.get("trained_at")
+        base = datetime.fromisoformat(anchor) if anchor else now - timedelta(days=366)
+        tick = croniter(r.schedule, base).get_next(datetime)
+        if tick <= now:
+            return Trigger(f"schedule:{tick.isoformat()}", f"schedule {r.schedule!r} due at {tick}")
+    return None
+
+
+def rollout_in_flight(world: World, name: str) -> bool:
+    chal = world.registry.by_alias(name, CHALLENGER)
+    if chal is None or chal.rejected:
+        return False
+    with world.store.engine.connect() as c:
+        row = c.execute(
+            select(rollouts.c.phase).where(
+                rollouts.c.model_name == name, rollouts.c.version == chal.version
+            )
+        ).first()
+    return row is None or row.phase not in ("promoted", "rolled_back")
+
+
+class TrainerController:
+    name = "trainer"
+
+    def __init__(self, interval: timedelta = timedelta(minutes=30)) -> None:
+        self.interval = interval
+
+    def reconcile(self, ctx: Context) -> Result:
+        world: World = ctx.extras["world"]
+        desired = world.desired()
+        spec = desired.spec
+        now = ctx.clock.now()
+        if rollout_in_flight(world, spec.name):
+            return Result(message="a challenger is in rollout; not training")
+        trig = self._resumable(world, spec.name) or due_trigger(world, spec, now)
+        if trig is None:
+            return Result(message="nothing to do")
+        if not self._claim(world, spec.name, trig):
+            return Result(message=f"trigger {trig.key} already handled")
+        ctx.emit("train", reason=trig.reason, trigger=trig.key)
+        from tradeloop.training.pipeline import train
+
+        result = train(
+            world.project_for(spec),
+            reason=trig.reason,
+            actor="trainer",
+            as_of=now,
+            extra_tags={"tradeloop.trigger": trig.key, "tradeloop.spec_commit": desired.spec_sha},
+        )
+        status = "registered" if result.version else "gated"
+        with world.store.begin() as c:
+            c.execute(
+                update(training_triggers)
+                .where(
+                    training_triggers.c.model_name == spec.name,
+                    training_triggers.c.trigger_key == trig.key,
+                )
+                .values(
+                    status=status,
+                    run_id=result.run_id,
+                    version=result.version,
+                    updated_at=ctx.clock.now(),
+                )
+            )
+        if result.version:
+            ctx.emit(
+                "registered",
+                version=result.version,
+                reason=trig.reason,
+                sharpe=result.metrics.get("sharpe"),
+            )
+        else:
+            ctx.emit("gated", reason=f"gates failed: {result.gates['failed']}", trigger=trig.key)
+        return Result(message=f"{trig.key}: {status} {result.version or ''}".strip())
+
+    def _claim(self, world: World, name: str, trig: Trigger) -> bool:
+        now = world.clock.now()
+        try:
+            with world.store.begin() as c:
+                existing = c.execute(
+                    select(training_triggers.c.status).where(
+                        training_triggers.c.model_name == name,
+                        training_triggers.c.trigger_key == trig.key,
+                    )
+                ).first()
+                if existing is not None:
+                    return existing.status == "running"  # resumed after a crash
+                c.execute(
+                    training_triggers.insert().values(
+                        model_name=name,
+                        trigger_key=trig.key,
+                        reason=trig.reason,
+                        status="running",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                world.store.audit.append(
+                    "trainer",
+                    "training.trigger",
+                    f"model:{name}",
+                    {"trigger": trig.key, "reason": trig.reason},
+                    conn=c,
+                )
+            return True
+        except IntegrityError:
+            return False  # a replica claimed it first
+
+    def _resumable(self, world: World, name: str) -> Trigger | None:
+        """A trigger left `running` by a training that died (nobody holds its lease)."""
+        if leases.holder_of(world.store, f"train:{name}") is not None:
+            return None
+        with world.store.engine.connect() as c:
+            row = c.execute(
+                select(training_triggers).where(
+                    training_triggers.c.model_name == name, training_triggers.c.status == "running"
+                )
+            ).first()
+        return Trigger(row.trigger_key, row.reason) if row else None

@@ -1,0 +1,78 @@
+"""What the controllers act on: the project's stores, the registry, git, and the market so far.
+
+Controllers get one `World` through the reconcile context; it holds no state of its own beyond
+handles, so a restarted process builds an identical one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from tradeloop.clock import Clock
+from tradeloop.data.source import checked_bars
+from tradeloop.project import Project
+from tradeloop.registry.mlflow_registry import Registry
+from tradeloop.spec import Spec
+from tradeloop.store import Store
+from tradeloop.training.dataset import bars_as_of
+
+
+@dataclass
+class World:
+    project: Project
+    registry: Registry
+    _bars: pl.DataFrame | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, project: Project) -> World:
+        return cls(project, Registry(project.mlflow_uri, project.mlflow_artifacts))
+
+    @property
+    def clock(self) -> Clock:
+        return self.project.clock
+
+    @property
+    def store(self) -> Store:
+        return self.project.store
+
+    @property
+    def repo(self) -> Path:
+        return self.project.root
+
+    @property
+    def name(self) -> str:
+        return self.project.spec.name
+
+    def desired(self):  # type: ignore[no-untyped-def]  # -> gitops.desired.DesiredState
+        """The spec and production pin at the head of the tracked branch (not the work tree).
+
+        Parsed once per commit: a controller loop re-reads only when the branch moved.
+        """
+        from tradeloop.gitops.desired import read_desired
+        from tradeloop.gitops.repo import GitRepo
+
+        git = self.project.spec.deployment.git
+        repo = GitRepo(self.repo)
+        head = repo.head(f"refs/heads/{git.branch}")
+        cached = self.__dict__.get("_desired")
+        if cached is not None and head is not None and cached.spec_sha == head:
+            return cached
+        state = read_desired(self.repo, git.branch, git.pin_file, repo=repo)
+        self.__dict__["_desired"] = state
+        return state
+
+    def project_for(self, spec: Spec) -> Project:
+        """The same project (paths, stores, clock) under the spec git says is desired."""
+        p = Project(spec, self.project.spec_path, self.project.clock)
+        p._store = self.project.store
+        return p
+
+    def bars(self, as_of: datetime | None = None) -> pl.DataFrame:
+        """Validated bars that exist at `as_of` (the clock's now by default): never the future."""
+        if self._bars is None:
+            self._bars, _ = checked_bars(self.project.spec.data, self.project.root)
+        return bars_as_of(self._bars, as_of or self.clock.now())
