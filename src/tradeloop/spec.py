@@ -297,6 +297,12 @@ class AnalysisSpec(_Model):
     failure_limit: int = Field(1, ge=0)
     max_latency_p99_ms: float | None = Field(50.0, gt=0)
     max_error_rate: float | None = Field(0.01, ge=0, le=1)
+    planned_samples: int | None = Field(
+        None,
+        ge=10,
+        description="both arms' samples where the always-valid interval is "
+        "tightest; fix it before the rollout (default 5000)",
+    )
     on_inconclusive: Literal["pause", "extend"] = "extend"
     max_extensions: int = Field(3, ge=0)
 
@@ -471,7 +477,10 @@ class LoadedSpec(typing.NamedTuple):
         return self.path.parent
 
 
-class _Loader(yaml.SafeLoader):
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster parsing
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
     """YAML 1.2 booleans: only true/false, so keys like `on:` stay strings."""
 
 

@@ -343,6 +343,7 @@ def predictions_from_log(
             ),
             left_on="ts",
             right_on="_known_at",
+            check_sortedness=False,
             by="symbol",
             strategy="backward",
         )
