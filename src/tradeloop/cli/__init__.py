@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradeloop.cli import demo_cmds, project_cmds, train_cmds
+from tradeloop.cli import demo_cmds, project_cmds, run_cmds, train_cmds
 from tradeloop.cli.audit_cmds import audit_app
 from tradeloop.cli.data_cmds import data_app
 from tradeloop.cli.ops_cmds import tokens_app
@@ -24,6 +24,7 @@ train_cmds.register(app)
 app.add_typer(models_app, name="models")
 app.add_typer(tokens_app, name="tokens")
 demo_cmds.register(app)
+run_cmds.register(app)
 
 
 def main() -> None:
