@@ -130,3 +130,9 @@ def test_terminal_and_deciding_states_are_fixed_points() -> None:
     for phase in ("promoting", "promoted", "rolling_back", "rolled_back", "paused"):
         s = RolloutState("2", phase, 0, T0)  # type: ignore[arg-type]
         assert advance(s, spec, _obs(T0 + 99 * H, "rollback", slo_ok=False)) == s
+
+
+def test_an_unapproved_first_model_gets_no_traffic() -> None:
+    spec = _spec(approval="manual")
+    s = start("1", T0, spec, has_champion=False)
+    assert s.phase == "approval" and traffic(s, spec, None).rows == ()

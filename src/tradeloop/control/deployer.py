@@ -22,6 +22,7 @@ from tradeloop.control import rollout as ro
 from tradeloop.control.analysis import gather, observe
 from tradeloop.control.reconciler import Context, Result
 from tradeloop.control.world import World
+from tradeloop.faults import crash_point
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, STATUS_TAG, ModelVersion
 from tradeloop.registry.promotion import promote_version
 from tradeloop.spec import Spec
@@ -278,6 +279,7 @@ class DeployerController:
         from tradeloop.gitops.promotion import propose_or_apply
 
         name, d = spec.name, spec.deployment
+        crash_point("deployer_before_git")
         change = propose_or_apply(
             world.repo,
             d.git,
@@ -304,9 +306,11 @@ class DeployerController:
             if change.created:
                 ctx.emit("proposal", version=chal.version, reason=f"branch {change.branch}")
             return Result(message=f"v{chal.version}: awaiting merge of {change.branch}")
+        crash_point("deployer_after_git")
         promote_version(
             world.store, world.registry, name, chal.version, actor="deployer", reason=state.reason
         )
+        crash_point("deployer_after_alias")
         apply_traffic(
             world,
             name,

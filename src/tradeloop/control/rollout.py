@@ -188,8 +188,10 @@ def advance(s: RolloutState, spec: DeploymentSpec, obs: Observation) -> RolloutS
 def traffic(s: RolloutState, spec: DeploymentSpec, champion: str | None) -> Traffic:
     """The serving state a phase wants. `champion` is the version serving as champion now."""
     c = s.version
-    if champion is None or s.phase == "promoted" or s.phase == "promoting":
+    if s.phase in ("promoted", "promoting"):
         return Traffic((("champion", c, "live", 100),))
+    if champion is None:
+        return Traffic(())  # nothing approved serves yet: an unapproved model gets no traffic
     if s.phase in ("approval", "rolled_back", "rolling_back"):
         return Traffic((("champion", champion, "live", 100),))
     if s.phase in ("shadow", "paused"):

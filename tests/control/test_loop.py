@@ -1,0 +1,133 @@
+"""The controllers together, on real stores, MLflow, git and processes.
+
+Manual approval waits; SIGKILLed controllers (mid-training, mid-promotion) converge on restart
+with no duplicate or half-made version, traffic only on complete versions, git agreeing with
+what serves, and the audit chain intact.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.training.conftest import shrink
+from tradeloop.cli.project_cmds import _git, init_project
+from tradeloop.clock import SimulatedClock
+from tradeloop.control.deployer import DeployerController
+from tradeloop.control.manager import Manager
+from tradeloop.control.trainer import TrainerController
+from tradeloop.control.world import World
+from tradeloop.project import Project
+from tradeloop.registry.decisions import decide
+from tradeloop.registry.mlflow_registry import CHAMPION
+from tradeloop.security.tokens import create_token
+from tradeloop.store import deployments as dep
+from tradeloop.store.tables import training_triggers
+
+TRADELOOP = str(Path(sys.executable).with_name("tradeloop"))
+
+
+def _project(tmp_path: Path, **subs: str) -> Path:
+    spec = init_project(tmp_path / "repo", "loop")
+    shrink(spec, **subs)
+    _git(spec.parent, "add", "tradeloop.yaml")
+    _git(spec.parent, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "spec")
+    return spec.parent
+
+
+def _cli(root: Path, *args: str, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADELOOP_", "MLFLOW_"))}
+    if crash:
+        env["TRADELOOP_CRASH_AT"] = crash
+    return subprocess.run(
+        [TRADELOOP, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _pin(root: Path) -> str:
+    return subprocess.run(
+        ["git", "show", "main:production.yaml"], cwd=root, capture_output=True, text=True
+    ).stdout
+
+
+def test_manual_approval_waits_until_approved(tmp_path: Path) -> None:
+    root = _project(tmp_path, **{"  approval: auto ": "  approval: manual "})
+    clock = SimulatedClock(datetime(2030, 1, 1, tzinfo=UTC))
+    project = Project(Project.load(root).spec, root / "tradeloop.yaml", clock)
+    world = World.open(project)
+    manager = Manager(
+        project.store, clock, [TrainerController(), DeployerController()], extras={"world": world}
+    )
+    manager.run_once()  # trains v1 (no model), then the deployer waits for approval
+    for _ in range(3):
+        clock.advance(timedelta(hours=1))
+        manager.run_once()
+    assert [v.version for v in world.registry.versions("loop")] == ["1"]
+    assert dep.current(project.store, "loop") == []  # no live traffic before approval
+    assert world.registry.by_alias("loop", CHAMPION) is None
+    assert "version: '1'" not in _pin(root)
+
+    _, token = create_token(project.store, "reviewer", "operator")
+    decide(project.store, world.registry, "loop", "1", "approved", token, "reviewed")
+    clock.advance(timedelta(hours=1))
+    manager.run_once()
+    assert world.registry.by_alias("loop", CHAMPION).version == "1"  # type: ignore[union-attr]
+    assert dep.current(project.store, "loop") == [
+        dep.Deployed("loop", "champion", "1", "live", 100)
+    ]
+    assert "version: '1'" in _pin(root) or 'version: "1"' in _pin(root)
+    actions = [e.action for e in project.store.audit.list()]
+    assert actions.index("model.approve") < actions.index("model.promote")
+    assert project.store.audit.verify().ok
+
+
+def test_killed_trainer_resumes_its_trigger_once(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    r = _cli(root, "controller", "run", "trainer", "--once", crash="model_logged")
+    assert r.returncode == -9, r.stderr
+    r = _cli(root, "controller", "run", "trainer", "--once")
+    assert r.returncode == 0, r.stderr
+    assert "registered 1" in r.stdout
+    p = Project.load(root)
+    world = World.open(p)
+    assert [v.version for v in world.registry.versions("loop", include_incomplete=True)] == ["1"]
+    with p.store.engine.connect() as c:
+        rows = c.execute(select(training_triggers)).all()
+    assert [(t.trigger_key, t.status, t.version) for t in rows] == [("initial", "registered", "1")]
+    r = _cli(root, "controller", "run", "trainer", "--once")  # nothing more to do
+    assert "registered" not in r.stdout
+    assert len(world.registry.versions("loop")) == 1
+    assert p.store.audit.verify().ok
+
+
+@pytest.mark.parametrize(
+    "point", ["deployer_before_git", "deployer_after_git", "deployer_after_alias"]
+)
+def test_killed_deployer_converges_on_restart(tmp_path: Path, point: str) -> None:
+    root = _project(tmp_path)
+    assert _cli(root, "controller", "run", "trainer", "--once").returncode == 0
+    r = _cli(root, "controller", "run", "deployer", "--once", crash=point)
+    assert r.returncode == -9, r.stderr
+    p = Project.load(root)
+    serving = dep.current(p.store, "loop")
+    assert all(d.version == "1" for d in serving)  # never an unregistered version
+    r = _cli(root, "controller", "run", "deployer", "--once")
+    assert r.returncode == 0, r.stderr
+    _cli(root, "controller", "run", "deployer", "--once")  # a second pass changes nothing
+    world = World.open(Project.load(root))
+    assert world.registry.by_alias("loop", CHAMPION).version == "1"  # type: ignore[union-attr]
+    assert dep.current(p.store, "loop") == [dep.Deployed("loop", "champion", "1", "live", 100)]
+    assert world.desired().pin.version == "1"  # type: ignore[union-attr]
+    status = _cli(root, "status", "--json")
+    assert '"in_sync": true' in status.stdout
+    assert p.store.audit.verify().ok
+    log = subprocess.run(
+        ["git", "log", "--format=%s", "main"], cwd=root, capture_output=True, text=True
+    ).stdout
+    assert log.count("promote loop v1") == 1  # one commit, however often it ran
