@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-
 from tests.training.conftest import shrink
+
 from tradeloop.cli.project_cmds import _git, init_project
 from tradeloop.clock import SimulatedClock
 from tradeloop.control.deployer import DeployerController
