@@ -123,21 +123,11 @@ class _Gateway:
     def __init__(self, project: Project, world: World) -> None:
         import uvicorn
 
-        from tradeloop.serving.mlflow_source import RegistrySource
-        from tradeloop.serving.server import build_app, uvicorn_config
+        from tradeloop.serving.mlflow_source import project_app
+        from tradeloop.serving.server import uvicorn_config
 
-        spec = project.spec
-        self.app = build_app(
-            project.store,
-            spec.name,
-            RegistrySource(world.registry),
-            state_dir=project.state_dir,
-            clock=project.clock,
-            serving=spec.deployment.serving,
-            backtest=spec.backtest,
-            features=list(spec.features),
-            poll_interval=3600.0,
-            predlog_flush_interval=0.2,
+        self.app = project_app(
+            project, world.registry, poll_interval=3600.0, predlog_flush_interval=0.2
         )
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"

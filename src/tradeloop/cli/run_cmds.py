@@ -22,20 +22,9 @@ CONTROLLERS = ("trainer", "deployer", "monitor")
 
 
 def _app(project: Project, world: Any) -> Any:
-    from tradeloop.serving.mlflow_source import RegistrySource
-    from tradeloop.serving.server import build_app
+    from tradeloop.serving.mlflow_source import project_app
 
-    spec = project.spec
-    return build_app(
-        project.store,
-        spec.name,
-        RegistrySource(world.registry),
-        state_dir=project.state_dir,
-        clock=project.clock,
-        serving=spec.deployment.serving,
-        backtest=spec.backtest,
-        features=list(spec.features),
-    )
+    return project_app(project, world.registry)
 
 
 def _controllers(names: list[str]) -> list[Any]:

@@ -7,8 +7,12 @@ The bytes are what the registry stores; the gateway's runtime checks them agains
 from __future__ import annotations
 
 import json
+from typing import Any
+
+from starlette.applications import Starlette
 
 from tradeloop.errors import NotFound
+from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import ONNX_FILE, Registry
 from tradeloop.serving.source import ModelArtifact
 
@@ -30,3 +34,19 @@ class RegistrySource:
             list(json.loads(v.tags["features"])),
             expected,
         )
+
+
+def project_app(project: Project, registry: Registry, **overrides: Any) -> Starlette:
+    """The gateway for a project's pipeline, models from its registry, state in its folder."""
+    from tradeloop.serving.server import build_app
+
+    spec = project.spec
+    options: dict[str, Any] = {
+        "state_dir": project.state_dir,
+        "clock": project.clock,
+        "serving": spec.deployment.serving,
+        "backtest": spec.backtest,
+        "features": list(spec.features),
+        **overrides,
+    }
+    return build_app(project.store, spec.name, RegistrySource(registry), **options)

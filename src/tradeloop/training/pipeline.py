@@ -36,7 +36,7 @@ from tradeloop.registry.mlflow_registry import (
     Registry,
     sha256_file,
 )
-from tradeloop.registry.model_card import render_html, render_markdown
+from tradeloop.registry.model_card import CARD_METRICS, render_html, render_markdown
 from tradeloop.spec import GatesSpec, Spec, format_duration
 from tradeloop.store import leases
 from tradeloop.training.adapters import ModelAdapter, make_adapter, onnx_predict
@@ -45,17 +45,6 @@ from tradeloop.training.splits import Fold, walk_forward
 
 Step = Callable[[str], None]
 PARITY_ATOL = 1e-5
-CARD_METRICS = (
-    "sharpe",
-    "sortino",
-    "total_return",
-    "annualized_return",
-    "max_drawdown",
-    "hit_rate",
-    "ic",
-    "turnover",
-    "exposure",
-)
 
 
 @dataclass
