@@ -37,6 +37,7 @@ from tradeloop.control.world import World
 from tradeloop.errors import RuntimeFailure
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, ONNX_FILE, ModelVersion
+from tradeloop.serving.predlog_compact import compact
 
 WARMUP_BARS = 400  # history before the clock starts: enough to train v1
 REGIME_AT = 600  # the market turns here (bar index)
@@ -129,6 +130,7 @@ class _Gateway:
         self.app = project_app(
             project, world.registry, poll_interval=3600.0, predlog_flush_interval=0.2
         )
+        self.predictions_dir = project.predictions_dir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port))
@@ -158,6 +160,7 @@ class _Gateway:
         if drain is not None:
             drain(timeout=5.0)
         gw.predlog.flush(timeout=10.0)
+        compact(self.predictions_dir, min_parts=4)
 
 
 def _inverted_v3(world: World, base: str, reason: str) -> str:

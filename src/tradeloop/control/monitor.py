@@ -17,6 +17,7 @@ from tradeloop.control.reconciler import Context, Result
 from tradeloop.control.world import World
 from tradeloop.monitoring.outcomes import read_recent_features
 from tradeloop.registry.mlflow_registry import CHAMPION, ModelVersion
+from tradeloop.serving.predlog_compact import compact
 
 
 def reference_profile(world: World, v: ModelVersion) -> Any:
@@ -40,6 +41,7 @@ class MonitorController:
         from tradeloop.monitoring.drift import drift_report
 
         world: World = ctx.extras["world"]
+        compact(world.project.predictions_dir)  # housekeeping: keep the log cheap to read
         spec = world.desired().spec
         champ = world.registry.by_alias(spec.name, CHAMPION)
         values: dict[str, Any] = {}
