@@ -175,6 +175,9 @@ class FeatureSpec(_Model):
                 raise ValueError("cs_rank needs 'of' (the feature to rank)")
         elif k != "range" and self.window is None:
             raise ValueError(f"{k} needs 'window'")
+        std_kind = k in ("volatility", "zscore", "volume_zscore")
+        if std_kind and self.window is not None and self.window < 2:
+            raise ValueError(f"{k} needs window >= 2 (a standard deviation of one value)")
         return self
 
 
@@ -449,6 +452,16 @@ class Spec(_Model):
                 of = next(g for g in self.features if g.name == f.of)
                 if of.kind == "cs_rank":
                     raise ValueError(f"feature '{f.name}': cannot rank a rank")
+        bt = self.backtest
+        if self.model.task == "regression" and not bt.short_threshold <= 0.0 <= bt.long_threshold:
+            raise ValueError(
+                "backtest thresholds are predicted returns for a regression model: use values "
+                "around 0 (e.g. long_threshold: 0.0005, short_threshold: -0.0005)"
+            )
+        if self.model.task == "classification" and not (
+            bt.short_threshold >= 0.0 and bt.long_threshold <= 1.0
+        ):
+            raise ValueError("backtest thresholds are probabilities for a classification model")
         alert_names = {a.name for a in self.monitoring.alerts}
         for trigger in self.retraining.on:
             if trigger not in alert_names:

@@ -96,3 +96,18 @@ def test_load_spec_missing_file(tmp_path: Path) -> None:
 def test_files_need_a_mapping() -> None:
     (p,) = _problems("name: demo\ndata:\n  source: csv\n")
     assert "needs 'path' and 'columns'" in p
+
+
+def test_thresholds_must_fit_the_task() -> None:
+    (p,) = _problems("name: demo\nmodel: {type: linear, task: regression}\n")
+    assert "regression model" in p
+    spec = parse_spec(
+        "name: demo\nmodel: {type: linear, task: regression}\n"
+        "backtest: {long_threshold: 0.001, short_threshold: -0.001}\n"
+    )
+    assert spec.model.task == "regression"
+
+
+def test_std_features_need_two_bars() -> None:
+    (p,) = _problems("name: demo\nfeatures:\n  - {name: v, kind: volatility, window: 1}\n")
+    assert "window >= 2" in p
