@@ -109,3 +109,52 @@ def test_a_full_queue_drops_and_counts_never_blocks(tmp_path: Path, clock: Simul
     assert query(tmp_path, "select count(*) from LOG") == [(3,)]
     assert metrics.registry.get_sample_value("tradeloop_predlog_queue_depth") == 0
     assert metrics.registry.get_sample_value("tradeloop_predlog_written_total") == 3
+
+
+def test_steady_traffic_is_written_once_per_interval(tmp_path: Path, clock: SimulatedClock) -> None:
+    """A writer that drained "until empty" never slept under load and wrote a tiny file every
+    millisecond or two (CPU, GIL and inodes, all for nothing). One file per wake-up instead."""
+    import threading
+    import time
+
+    log = PredictionLog(tmp_path, clock, GatewayMetrics(), flush_interval=0.25)
+    log.start()
+    stop = threading.Event()
+    sent = 0
+
+    def traffic() -> None:
+        nonlocal sent
+        while not stop.is_set():
+            log.log(record(clock, sent))
+            sent += 1
+            time.sleep(0.0002)
+
+    producer = threading.Thread(target=traffic)
+    producer.start()
+    time.sleep(1.5)
+    stop.set()
+    producer.join()
+    log.close()
+    files = list((tmp_path / "predictions").rglob("*.parquet"))
+    assert query(tmp_path, "select count(*) from LOG") == [(sent,)]
+    assert sent > 1_000
+    assert len(files) <= 1.5 / 0.25 + 3  # the wake-ups, the final drain, and slack
+
+
+def test_request_fields_follow_their_rows(tmp_path: Path, clock: SimulatedClock) -> None:
+    """Columns are buffered per field: each row must still carry its own request's fields."""
+    log = PredictionLog(tmp_path, clock, GatewayMetrics())
+    expected = []
+    for i in range(30):
+        variant, version = ("champion", "1") if i % 3 else ("challenger", "2")
+        rows = 1 + i % 4
+        rec = record(clock, i, rows=rows)._replace(variant=variant, version=version, mode="live")
+        log.log(rec)
+        expected += [(f"req-{i}", r, variant, version, float(i + 2 * r)) for r in range(rows)]
+        clock.advance(timedelta(minutes=1))
+    log.close()
+    got = query(
+        tmp_path,
+        "select request_id, row, variant, version, f_ret_1 from LOG order by ts, row",
+    )
+    assert got == expected
