@@ -152,10 +152,7 @@ class Gateway:
         x = matrix_for(rows, model.feature_names, known)
         y = model.predict(x)
         ts = self.clock.now()
-        values = y.tolist()
-        self.metrics.observe_predictions(
-            self.model_name, model.version, served.variant, "live", values
-        )
+        self.metrics.observe_predictions(self.model_name, model.version, served.variant, "live", y)
         log_key = key or ctx.request_id
         self.predlog.log(
             PredictionRecord(

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from tradeloop.serving.bulk_histogram import BulkHistogram
 
 # Fine-grained at the low end: the gateway's budget is a few milliseconds.
 LATENCY_BUCKETS = (
@@ -72,7 +75,7 @@ class GatewayMetrics:
             _REQUEST_LABELS,
             registry=r,
         )
-        self.prediction_value = Histogram(
+        self.prediction_value = BulkHistogram(
             "tradeloop_prediction_value",
             "Predicted values (probability of up, or return) per variant.",
             ("model", "version", "variant", "mode"),
@@ -114,7 +117,6 @@ class GatewayMetrics:
             "tradeloop_shadow_errors", "Shadow scorings that raised.", registry=r
         )
         self._req: dict[tuple[str, ...], tuple[Callable[[float], None], Callable[[], None]]] = {}
-        self._val: dict[tuple[str, ...], Callable[[float], None]] = {}
 
     def observe_request(
         self, route: str, model: str, version: str, variant: str, status: int, seconds: float
@@ -128,15 +130,9 @@ class GatewayMetrics:
         pair[1]()
 
     def observe_predictions(
-        self, model: str, version: str, variant: str, mode: str, values: list[float]
+        self, model: str, version: str, variant: str, mode: str, values: np.ndarray
     ) -> None:
-        key = (model, version, variant, mode)
-        obs = self._val.get(key)
-        if obs is None:
-            obs = self.prediction_value.labels(*key).observe
-            self._val[key] = obs
-        for v in values:
-            obs(v)
+        self.prediction_value.observe((model, version, variant, mode), values)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

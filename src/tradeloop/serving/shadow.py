@@ -18,6 +18,7 @@ import numpy as np
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import Served
 from tradeloop.serving.predlog import PredictionLog, PredictionRecord
+from tradeloop.serving.threads import background
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class ShadowScorer:
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="tradeloop-shadow", daemon=True)
+            self._thread = background(self._run, "tradeloop-shadow")
             self._thread.start()
 
     def close(self, timeout: float = 10.0) -> None:
@@ -115,7 +116,7 @@ class ShadowScorer:
         y = model.predict(x)
         latency_ms = (time.perf_counter() - t0) * 1000.0 / len(jobs)
         self.metrics.observe_predictions(
-            model.model_name, model.version, served.variant, "shadow", y.tolist()
+            model.model_name, model.version, served.variant, "shadow", y
         )
         start = 0
         for _, xj, ts, request_id, key, route in jobs:
