@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from tradeloop.serving import protocol_mlflow, protocol_trading, protocol_v2
 from tradeloop.serving.gateway import Ctx, Gateway, ok
+from tradeloop.serving.hot_routes import GatewayApp, hot_routes
 from tradeloop.serving.http import ApiError, JSONResponse, error_body
 from tradeloop.serving.metrics import CONTENT_TYPE
 from tradeloop.serving.openapi import openapi_document
@@ -148,8 +149,17 @@ def create_app(
                 except OSError:
                     log.exception("could not save the online-feature state")
 
-    app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    hot = hot_routes(
+        routes,
+        {
+            "/invocations": {},
+            "/v2/models/{name}/infer": {"name": gw.model_name},
+            "/v1/bars": {},
+            "/v1/signals/{symbol}": {},
+        },
+    )
+    app = GatewayApp(
+        hot=hot, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
     )
     app.state.gateway = gw
     app.state.trading = trading
