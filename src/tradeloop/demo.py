@@ -92,6 +92,14 @@ retraining:
 """
 
 
+def phase_label(phase: str, step: int | None, spec: Any) -> str:
+    """`step`, 1 -> "canary 50%": the rollout phase as a reader of the timeline wants it."""
+    steps = spec.deployment.steps
+    if phase == "step" and step is not None and 0 <= step < len(steps):
+        return f"canary {steps[step].weight}%"
+    return phase
+
+
 @dataclass
 class DemoResult:
     events: list[dict[str, Any]]
@@ -305,15 +313,18 @@ def run_demo(
         for e in list_events(project.store, limit=50):
             if e.id not in seen_ids:
                 seen_ids.add(e.id)
-                note(
-                    {
-                        "t": e.ts.isoformat(),
-                        "controller": e.controller,
-                        "action": e.action,
-                        "version": e.version,
-                        "reason": e.reason,
-                    }
-                )
+                ev = {
+                    "t": e.ts.isoformat(),
+                    "controller": e.controller,
+                    "action": e.action,
+                    "version": e.version,
+                    "reason": e.reason,
+                }
+                if "phase" in e.payload:  # where a rollout now stands
+                    ev["phase"] = phase_label(
+                        e.payload["phase"], e.payload.get("step"), loaded.spec
+                    )
+                note(ev)
 
     with _Gateway(project, world) as gw:
         trader = PaperTrader(gw.url, loaded.spec.data.simulator.symbols)

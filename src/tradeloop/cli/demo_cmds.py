@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from tradeloop.cli._common import JsonOpt, emit_json, err, handle_errors, out
 
@@ -26,9 +27,10 @@ def register(app: typer.Typer) -> None:
         def show(e: dict[str, Any]) -> None:
             if not json_:
                 v = f" v{e['version']}" if e.get("version") else ""
+                phase = f"[cyan]→ {e['phase']}[/cyan] " if e.get("phase") else ""
                 out.print(
                     f"[dim]{e['t'][:16]}[/dim] [bold]{e['controller']:<9}[/bold] "
-                    f"{e['action']:<14}{v:<5} {e['reason']}",
+                    f"{e['action']:<14}{v:<5} {phase}{escape(e['reason'])}",
                     highlight=False,
                 )
 
