@@ -62,6 +62,9 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     )
     assert status["in_sync"] and status["desired"]["pinned"] == "2"
     assert status["actual"]["champion"] == "2" and status["rollout"]["phase"] == "rolled_back"
+    # the analysis that decided the rollback stays on record after the rollback step
+    assert status["rollout"]["last_analysis"]["decision"] == "rollback"
+    assert [e["phase"] for e in events if e["action"] == "rollout_start"][1:] == ["shadow"] * 2
     verify = subprocess.run(
         [TRADELOOP, "audit", "verify"],
         cwd=project,

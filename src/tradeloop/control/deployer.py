@@ -83,11 +83,11 @@ def save_rollout(
                 )
             )
         else:
-            c.execute(
-                update(rollouts)
-                .where(rollouts.c.model_name == name, rollouts.c.version == s.version)
-                .values(**values)
-            )
+            where = (rollouts.c.model_name == name, rollouts.c.version == s.version)
+            if verdict is None:  # a step that judged nothing keeps the last analysis on record
+                before = c.execute(select(rollouts.c.analysis).where(*where)).scalar()
+                extra["verdict"] = (before or {}).get("verdict")
+            c.execute(update(rollouts).where(*where).values(**values))
         world.store.audit.append(
             "deployer",
             f"rollout.{s.phase}",
