@@ -35,6 +35,9 @@ def test_train_registers_a_gated_version_with_lineage(small_project: Path) -> No
     p = Project.load(small_project)
     r = train(p)
     assert r.version == "1" and r.gates["passed"]
+    checked = {g["name"] for g in r.gates["gates"]}
+    skipped = r.gates["skipped"]  # each unset gate once, and never one that was checked
+    assert len(skipped) == len(set(skipped)) and not checked & set(skipped)
     reg = _registry(p)
     (v,) = reg.versions("small")
     assert set(REQUIRED_TAGS) <= set(v.tags) and v.tags["gates_passed"] == "true"
