@@ -136,3 +136,28 @@ def test_csv_and_parquet_give_the_same_snapshot_hash(tmp_path: Path) -> None:
     b = write_snapshot(from_pq, tmp_path / "snaps")
     assert a == b and Path(a.path).exists()
     assert pl.read_parquet(a.path).equals(bars.sort("symbol", "timestamp"))
+
+
+def test_excel_export_with_sep_line_padded_header_crlf_and_blank_lines(tmp_path: Path) -> None:
+    text = (
+        "sep=;\r\n Date ; Open;High;Low;Close\r\n2024-01-02;1.5;2;1;1.8\r\n\r\n"
+        "2024-01-03;1.8;2.2;1.7;x\r\n\r\n"
+    )
+    (tmp_path / "x.csv").write_text(text, newline="")
+    m = _mapping(
+        timestamp="Date",
+        symbol_value="A",
+        open="Open",
+        high="High",
+        low="Low",
+        close="Close",
+        volume=None,
+    )
+    # the blank line is dropped, and the error still points at the right line of the file
+    with pytest.raises(
+        DataError, match=r"x\.csv: column 'Close' \(close\) has a non-number: 'x' \(line 5\)"
+    ):
+        import_bars("x.csv", tmp_path, m, "csv")
+    (tmp_path / "x.csv").write_text(text.replace(";x", ";2.1"), newline="")
+    bars = import_bars("x.csv", tmp_path, m, "csv")
+    assert bars["close"].to_list() == [1.8, 2.1]

@@ -1,42 +1,30 @@
 """Import bars from CSV or Parquet through the spec's column mapping.
 
-Real exchange files have an unnamed index column, odd date formats, newest-first order,
-thousands separators and missing days; the mapping says which columns matter and everything
-else is ignored. Timestamps end up timezone-aware UTC.
+Real exchange files have an unnamed index column, semicolons or tabs, no header row, split date
+and time columns, odd date formats, newest-first order, thousands separators, decimal commas and
+missing days; the mapping says which columns matter and everything else is ignored. Anything
+that could be read two ways (a decimal comma, a day/month order) is refused rather than guessed,
+because a silently misread price trains a model on nonsense. Timestamps end up aware UTC.
 """
 
 from __future__ import annotations
 
 import glob
+import re
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from tradeloop.data.csv_text import read_csv
+from tradeloop.data.file_ref import FileRef
+from tradeloop.data.numbers import PRICE_COLUMNS, adjust, parse_numbers
 from tradeloop.data.simulator import BAR_SCHEMA
+from tradeloop.data.timestamps import parse_timestamps
 from tradeloop.errors import DataError
 from tradeloop.spec import ColumnMapping
 
-PRICE_COLUMNS = ("open", "high", "low", "close")
-
-# Tried in order when the mapping gives no format; ambiguous day/month orders are not guessed.
-_FORMATS = (
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d",
-    "%Y%m%d %H:%M:%S",
-    "%Y%m%d",
-    "%Y.%m.%d %H:%M",
-    "%Y.%m.%d",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d",
-    "%d-%b-%Y",
-    "%d %b %Y",
-    "%b %d, %Y",
-)
+__all__ = ["PRICE_COLUMNS", "expand_paths", "import_bars", "import_file"]
 
 
 def expand_paths(pattern: str, base: Path) -> list[Path]:
@@ -48,112 +36,79 @@ def expand_paths(pattern: str, base: Path) -> list[Path]:
     return matches
 
 
-def _read(path: Path, fmt: str) -> pl.DataFrame:
+def _read(path: Path, mapping: ColumnMapping, fmt: str) -> tuple[pl.DataFrame, FileRef]:
     try:
         if fmt == "parquet":
-            return pl.read_parquet(path)
-        # Everything as text first: we decide types, with errors that name the column.
-        return pl.read_csv(path, infer_schema=False, truncate_ragged_lines=False)
+            raw, before = pl.read_parquet(path), 0
+        else:
+            raw, before = read_csv(path, mapping)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(f"{path.name}: cannot read {fmt.upper()}: {exc}") from exc
+    lines = np.arange(raw.height) + 1 + before
+    blank = raw.select(pl.all_horizontal(pl.all().is_null())).to_series()
+    if blank.any():  # empty lines (Windows exports often end with one)
+        raw, lines = raw.filter(~blank), lines[~blank.to_numpy()]
+    stripped = [c.strip() for c in raw.columns]
+    if len(set(stripped)) == len(stripped):  # " Open" in "Date, Open, High" is Open
+        raw.columns = stripped
+    if raw.height == 0:
+        raise DataError(f"{path.name}: the file has no rows")
+    return raw, FileRef(path.name, mapping, lines)
 
 
-def _require(df: pl.DataFrame, column: str, role: str, path: Path) -> None:
-    if column not in df.columns:
-        shown = ", ".join(repr(c) for c in df.columns[:20])
+def _column(raw: pl.DataFrame, ref: str | int, role: str, name: str) -> pl.Series:
+    if isinstance(ref, int):
+        if ref >= raw.width:
+            raise DataError(
+                f"{name}: columns.{role} is column {ref} (0-based), but the file has "
+                f"{raw.width} columns (0..{raw.width - 1})"
+            )
+        return raw.to_series(ref)
+    if ref not in raw.columns:
+        shown = ", ".join(repr(c) for c in raw.columns[:20])
         raise DataError(
-            f"{path.name}: columns.{role} names column {column!r}, which is not in the file "
+            f"{name}: columns.{role} names column {ref!r}, which is not in the file "
             f"(columns: {shown})"
         )
+    return raw[ref]
 
 
-def _parse_timestamps(col: pl.Series, mapping: ColumnMapping, path: Path) -> pl.Series:
-    if col.dtype == pl.Datetime or col.dtype == pl.Date:
-        ts = col.cast(pl.Datetime("us", col.dtype.time_zone if col.dtype == pl.Datetime else None))
-    else:
-        text = col.cast(pl.Utf8).str.strip_chars()
-        if text.null_count():
-            raise DataError(f"{path.name}: {text.null_count()} rows have no timestamp")
-        if mapping.format:
-            try:
-                ts = text.str.strptime(pl.Datetime("us"), mapping.format, strict=True)
-            except pl.exceptions.PolarsError as exc:
-                bad = text.str.strptime(pl.Datetime("us"), mapping.format, strict=False)
-                first = text.filter(bad.is_null()).head(1).to_list()
-                raise DataError(
-                    f"{path.name}: timestamp {first[0] if first else '?'!r} does not match "
-                    f"columns.format {mapping.format!r}"
-                ) from exc
-        elif text.str.contains(r"^\d{10,13}$").all():
-            n = text.cast(pl.Int64)
-            unit = "ms" if n.max() > 10**11 else "s"  # type: ignore[operator]
-            ts = pl.from_epoch(n, time_unit=unit).cast(pl.Datetime("us"))
-        else:
-            ts = None
-            for f in _FORMATS:
-                parsed = text.str.strptime(pl.Datetime("us"), f, strict=False)
-                if parsed.null_count() == 0:
-                    ts = parsed
-                    break
-            if ts is None:
-                try:
-                    ts = text.str.to_datetime(time_unit="us")
-                except pl.exceptions.PolarsError as exc:
-                    raise DataError(
-                        f"{path.name}: cannot read timestamps like {text[0]!r}; set "
-                        f"columns.format (a strptime format such as '%m/%d/%Y')"
-                    ) from exc
-    dtype = ts.dtype
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        return ts.dt.convert_time_zone("UTC")
-    try:
-        return ts.dt.replace_time_zone(
-            mapping.timezone, ambiguous="earliest", non_existent="null"
-        ).dt.convert_time_zone("UTC")
-    except pl.exceptions.PolarsError as exc:
-        raise DataError(f"columns.timezone {mapping.timezone!r} is not a known zone") from exc
-
-
-def _parse_numbers(col: pl.Series, role: str, path: Path) -> pl.Series:
-    if col.dtype.is_numeric():
-        return col.cast(pl.Float64)
-    text = col.cast(pl.Utf8).str.strip_chars().str.replace_all(",", "")
-    text = pl.Series(col.name, text).replace({"": None, "null": None, "NA": None, "nan": "NaN"})
-    out = text.cast(pl.Float64, strict=False)
-    bad = out.is_null() & text.is_not_null()
-    if bad.any():
-        first = text.filter(bad)[0]
-        raise DataError(f"{path.name}: column {col.name!r} ({role}) has a non-number: {first!r}")
-    return out
+def _symbols(raw: pl.DataFrame, f: FileRef) -> pl.Series:
+    mapping = f.mapping
+    if mapping.symbol is not None:
+        col = _column(raw, mapping.symbol, "symbol", f.name)
+        return col.cast(pl.Utf8).str.strip_chars().alias("symbol")
+    value = mapping.symbol_value
+    if mapping.symbol_from_file is not None:
+        m = re.search(mapping.symbol_from_file, f.name)
+        if m is None or not m.group(1):
+            raise DataError(
+                f"{f.name}: columns.symbol_from_file {mapping.symbol_from_file!r} does not "
+                "match this file name (its first group is the symbol)"
+            )
+        value = m.group(1)
+    return pl.Series("symbol", [value] * raw.height, dtype=pl.Utf8)
 
 
 def import_file(path: Path, mapping: ColumnMapping, fmt: str) -> pl.DataFrame:
     """One file to the bars schema (unsorted; validation checks order and duplicates)."""
-    raw = _read(path, fmt)
-    if raw.height == 0:
-        raise DataError(f"{path.name}: the file has no rows")
-    _require(raw, mapping.timestamp, "timestamp", path)
-    for role in PRICE_COLUMNS:
-        _require(raw, getattr(mapping, role), role, path)
-    if mapping.volume is not None:
-        _require(raw, mapping.volume, "volume", path)
-    if mapping.symbol is not None:
-        _require(raw, mapping.symbol, "symbol", path)
-        symbol = raw[mapping.symbol].cast(pl.Utf8).str.strip_chars().alias("symbol")
-    else:
-        symbol = pl.Series("symbol", [mapping.symbol_value] * raw.height, dtype=pl.Utf8)
-    cols = {
-        "timestamp": _parse_timestamps(raw[mapping.timestamp], mapping, path),
-        "symbol": symbol,
-    }
-    for role in PRICE_COLUMNS:
-        cols[role] = _parse_numbers(raw[getattr(mapping, role)], role, path)
-    cols["volume"] = (
-        _parse_numbers(raw[mapping.volume], "volume", path)
-        if mapping.volume is not None
-        else pl.Series("volume", [0.0] * raw.height, dtype=pl.Float64)
-    )
-    return pl.DataFrame({k: v.alias(k) for k, v in cols.items()}).cast(BAR_SCHEMA)  # type: ignore[arg-type]
+    raw, f = _read(path, mapping, fmt)
+    ts_refs = mapping.timestamp if isinstance(mapping.timestamp, list) else [mapping.timestamp]
+    ts_cols = [_column(raw, r, "timestamp", f.name) for r in ts_refs]
+    cols = {"symbol": _symbols(raw, f)}
+    roles = [
+        r for r in (*PRICE_COLUMNS, "volume", "adjusted_close") if getattr(mapping, r) is not None
+    ]
+    texts = {r: _column(raw, getattr(mapping, r), r, f.name) for r in roles}
+    labels = " + ".join(f"#{r} (0-based)" if isinstance(r, int) else repr(r) for r in ts_refs)
+    cols["timestamp"] = parse_timestamps(ts_cols, f, f"{f.name}: column {labels} (timestamp)")
+    nums = {r: parse_numbers(c, r, f) for r, c in texts.items()}
+    if "adjusted_close" in nums:
+        nums = adjust(nums, f)
+    cols.update(nums)
+    cols.setdefault("volume", pl.Series("volume", [0.0] * raw.height, pl.Float64))
+    frame = pl.DataFrame({k: v.alias(k) for k, v in cols.items()})
+    return frame.select(BAR_SCHEMA.keys()).cast(BAR_SCHEMA)  # type: ignore[arg-type]
 
 
 def import_bars(pattern: str, base: Path, mapping: ColumnMapping, fmt: str) -> pl.DataFrame:

@@ -3,15 +3,17 @@
 Errors: missing or non-finite values, non-positive prices, low/high that do not bound open and
 close, negative volume, duplicated (symbol, timestamp), gaps longer than `max_gap_bars` when set.
 Warnings: rows out of time order (they are sorted), gaps against the expected frequency (weekends
-do not count on the `weekdays` calendar; holidays show up as short gaps), bars off the frequency
-grid, and outlier returns beyond `outlier_sigma` robust standard deviations.
+do not count on the `weekdays` calendar, including the FX weekend from Friday 17:00 New York;
+holidays show up as short gaps), bars off the frequency grid, and outlier returns beyond
+`outlier_sigma` robust standard deviations.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -118,15 +120,82 @@ def _value_checks(df: pl.DataFrame) -> list[Issue]:
     return issues
 
 
+DAY_US = 86_400_000_000
+_NEW_YORK = ZoneInfo("America/New_York")  # the FX week: Sunday 17:00 to Friday 17:00 here
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ny_17(day: int) -> int:
+    """17:00 New York time on a day (days since 1970-01-01), in UTC microseconds."""
+    local = datetime.combine((_EPOCH + timedelta(days=day)).date(), time(17), tzinfo=_NEW_YORK)
+    return int((local - _EPOCH).total_seconds()) * 1_000_000
+
+
+def _inside(ts: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bool:
+    """Whether any timestamp lies strictly inside one of the sorted, disjoint intervals."""
+    j = np.searchsorted(starts, ts, side="left") - 1  # the last start < ts
+    return bool(np.any((j >= 0) & (ts < ends[np.maximum(j, 0)])))
+
+
+def _weekend_windows(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each weekend of a series, in UTC microseconds: Saturday and Sunday (UTC), or the FX
+    weekend, Friday 17:00 to Sunday 17:00 New York (21:00 or 22:00 UTC with daylight saving),
+    on whichever side the series shows it: a market with bars after 17:00 New York on Fridays
+    closes at midnight UTC; one with bars on Sunday evenings opens at 17:00 New York.
+
+    Returns the starts (inclusive), the ends, and whether the ends are inclusive: they are
+    unless some bar is stamped exactly at one, so bar-start and bar-end timestamps both fit."""
+    day0 = int(ts[0]) // DAY_US - 7
+    friday = day0 + (1 - day0) % 7  # 1970-01-01 was a Thursday
+    fridays = np.arange(friday, int(ts[-1]) // DAY_US + 8, 7)
+    fri_close = np.array([_ny_17(int(d)) for d in fridays], dtype=np.int64)
+    sun_open = np.array([_ny_17(int(d) + 2) for d in fridays], dtype=np.int64)
+    saturday, monday = (fridays + 1) * DAY_US, (fridays + 3) * DAY_US
+    starts = saturday if _inside(ts, fri_close, saturday) else fri_close
+    ends = sun_open if _inside(ts, sun_open - 1, monday) else monday
+    return starts, ends, not bool(np.isin(ends, ts).any())
+
+
+def _excused_intraday(ts: np.ndarray, idx: np.ndarray, step_us: int) -> np.ndarray:
+    """For the gaps after bars `idx`, how many expected slots a + k*step (0 < k < n) strictly
+    between a = ts[i] and b = ts[i+1] fall in a weekend: counted exactly, across several too."""
+    ws, we, inclusive = _weekend_windows(ts)
+    a, b = ts[idx], ts[idx + 1]
+    n = (b - a) // step_us
+    j = np.searchsorted(we, a, side="left")  # the first weekend ending at or after a
+    excused = np.zeros(a.size, dtype=np.int64)
+    while True:
+        jj = np.minimum(j, ws.size - 1)
+        live = (j < ws.size) & (ws[jj] < b)
+        if not live.any():
+            return excused
+        k_lo = np.maximum(1, -((a - ws[jj]) // step_us))  # ceil((ws - a) / step)
+        last = (we[jj] - a) // step_us if inclusive else -((a - we[jj]) // step_us) - 1
+        k_hi = np.minimum(n - 1, last)
+        excused += np.where(live, np.maximum(k_hi - k_lo + 1, 0), 0)
+        j = j + 1
+
+
 def _missing_bars(ts: np.ndarray, step_us: int, weekdays: bool) -> np.ndarray:
-    """Expected bars missing between consecutive timestamps (weekend bars excused if asked)."""
-    gaps = np.diff(ts) // step_us - 1
+    """Expected bars missing between consecutive timestamps (weekend bars excused if asked).
+
+    Daily and longer bars: Saturday and Sunday dates are excused. Intraday bars: the slots in
+    the series' weekends (`_weekend_windows`), so an hourly FX file that stops Friday 21:00/22:00
+    UTC and resumes Sunday 21:00/22:00 UTC has no gap, and a missing hour on a weekday, or on a
+    Sunday evening of a market that trades then, still counts.
+    """
+    gaps = np.maximum(np.diff(ts) // step_us - 1, 0)
     if not weekdays or len(ts) < 2:
-        return np.maximum(gaps, 0)
-    day_us = 86_400_000_000
-    # weekend bars between a and b: count Saturdays/Sundays days fully inside (a, b)
-    d0 = ts[:-1] // day_us
-    d1 = ts[1:] // day_us
+        return gaps
+    if step_us < DAY_US:
+        out = gaps.copy()
+        idx = np.flatnonzero(gaps)
+        if idx.size:
+            out[idx] -= _excused_intraday(ts, idx, step_us)
+        return np.maximum(out, 0)
+    # weekend days between a and b: Saturdays/Sundays fully inside (a, b)
+    d0 = ts[:-1] // DAY_US
+    d1 = ts[1:] // DAY_US
     days_between = np.maximum(d1 - d0 - 1, 0)
     weekday0 = (d0 + 3) % 7  # 1970-01-01 was a Thursday (=3, Monday=0)
     full_weeks, rest = np.divmod(days_between, 7)
@@ -134,9 +203,7 @@ def _missing_bars(ts: np.ndarray, step_us: int, weekdays: bool) -> np.ndarray:
     for k in range(1, 7):
         wd = (weekday0 + k) % 7
         weekend_days += ((rest >= k) & (wd >= 5)).astype(np.int64)
-    bars_per_day = max(day_us // step_us, 1)
-    excused = weekend_days * bars_per_day if step_us < day_us else weekend_days
-    return np.maximum(gaps - excused, 0)
+    return np.maximum(gaps - weekend_days, 0)
 
 
 def _series_checks(
