@@ -37,10 +37,12 @@ from tradeloop.evaluation.metrics import (
     return_metrics,
     spearman_ic,
 )
+from tradeloop.evaluation.parallel import Background
 from tradeloop.evaluation.result import BacktestResult, plot_equity
 from tradeloop.spec import BacktestSpec
 
 Task = Literal["classification", "regression"]
+_IC_THREAD_ABOVE = 50_000  # ledger rows from which the IC runs beside the other metrics
 
 __all__ = ["BacktestResult", "Task", "plot_equity", "run_backtest", "signal_thresholds"]
 
@@ -200,13 +202,24 @@ def _portfolio(ledger: pl.DataFrame, n_symbols: int) -> pl.DataFrame:
     )
 
 
-def _metrics(ledger: pl.DataFrame, returns: np.ndarray, ppy: float, n_sym: int) -> dict[str, float]:
-    np_col = {c: ledger.get_column(c).to_numpy() for c in ("position", "gross_return", "delta")}
+def _ic(ledger: pl.DataFrame, n_sym: int) -> float:
     pred = ledger.get_column("prediction").fill_null(np.nan).to_numpy()
     ts = ledger.get_column("timestamp").to_physical().to_numpy()
+    return spearman_ic(ts, pred, ledger.get_column("fwd_return").to_numpy(), n_symbols=n_sym)
+
+
+def _metrics(
+    ledger: pl.DataFrame,
+    returns: np.ndarray,
+    ppy: float,
+    n_sym: int,
+    ic: Background[float] | None = None,
+) -> dict[str, float]:
+    """The metrics of a ledger; `ic`, if given, is the IC already being computed."""
+    np_col = {c: ledger.get_column(c).to_numpy() for c in ("position", "gross_return", "delta")}
     out = return_metrics(returns, ppy)
     out |= position_metrics(np_col["position"], np_col["gross_return"], np_col["delta"])
-    out["ic"] = spearman_ic(ts, pred, ledger.get_column("fwd_return").to_numpy(), n_symbols=n_sym)
+    out["ic"] = ic.result() if ic is not None else _ic(ledger, n_sym)
     out["n_bars"] = float(returns.size)
     out["n_symbols"] = float(n_sym)
     out["periods_per_year"] = float(ppy)
@@ -248,11 +261,15 @@ def run_backtest(
     ledger = _ledger(grid, long_t, short_t, spec.allow_short, cost, delay)
     if ledger.height == 0:
         raise BadInput("nothing to backtest: every symbol has a single bar (no next-bar return)")
-    ppy = spec.periods_per_year or periods_per_year(frequency or _median_spacing(ledger), calendar)
     symbols = ledger.get_column("symbol").unique(maintain_order=True).to_list()
+    # The IC's two rankings are most of the work: they sort on another core meanwhile.
+    ic = (
+        Background(lambda: _ic(ledger, len(symbols))) if ledger.height >= _IC_THREAD_ABOVE else None
+    )
+    ppy = spec.periods_per_year or periods_per_year(frequency or _median_spacing(ledger), calendar)
     port = _portfolio(ledger, len(symbols))
     returns = port.get_column("net_return").to_numpy()
-    metrics = _metrics(ledger, returns, ppy, len(symbols))
+    metrics = _metrics(ledger, returns, ppy, len(symbols), ic)
     # Portfolio costs and turnover: per bar, the equal-weight mean over the symbols present.
     metrics["costs"] = float(port.get_column("cost").sum())
     metrics["turnover"] = float(port.get_column("delta").mean())

@@ -28,6 +28,8 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from tradeloop.evaluation.parallel import pair
+
 Calendar = Literal["continuous", "weekdays"]
 
 MIN_CROSS_SECTION = 3
@@ -183,6 +185,9 @@ def _pearson_by_group(codes: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.nda
     return corr
 
 
+_PARALLEL_ABOVE = 50_000  # rows from which the second ranking gets a thread of its own
+
+
 def spearman_ic(
     timestamps: np.ndarray, prediction: np.ndarray, realized: np.ndarray, *, n_symbols: int
 ) -> float:
@@ -196,8 +201,11 @@ def spearman_ic(
     if prediction.size < 2:
         return 0.0
     if n_symbols < MIN_CROSS_SECTION:
-        rp, _ = _ranks(prediction, None)
-        rr, _ = _ranks(realized, None)
+        (rp, _), (rr, _) = pair(
+            lambda: _ranks(prediction, None),
+            lambda: _ranks(realized, None),
+            parallel=prediction.size >= _PARALLEL_ABOVE,
+        )
         # Elementwise sums, not `@`: a threaded BLAS dot spins its workers and, on a small
         # busy machine, costs more than the whole rank computation.
         dp, dr = rp - rp.mean(), rr - rr.mean()
@@ -209,8 +217,11 @@ def spearman_ic(
         rr = _column_ranks(realized.reshape(n_symbols, t))
         corr = _pearson_columns(rp, rr)
     else:
-        rp, codes = _ranks(prediction, timestamps)
-        rr, _ = _ranks(realized, timestamps)
+        (rp, codes), (rr, _) = pair(
+            lambda: _ranks(prediction, timestamps),
+            lambda: _ranks(realized, timestamps),
+            parallel=prediction.size >= _PARALLEL_ABOVE,
+        )
         corr = _pearson_by_group(codes, rp, rr)
         corr[np.bincount(codes) < MIN_CROSS_SECTION] = np.nan
     corr = corr[np.isfinite(corr)]
