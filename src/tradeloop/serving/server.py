@@ -9,9 +9,13 @@ plus h11 for small requests), and plain asyncio/h11 otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -109,6 +113,30 @@ def uvicorn_config(app: Starlette, host: str, port: int, **overrides: object) ->
     return uvicorn.Config(app, **kwargs)  # type: ignore[arg-type]
 
 
+class GracefulServer(uvicorn.Server):
+    """uvicorn, except that a stop signal ends `run()` normally.
+
+    uvicorn re-raises SIGINT/SIGTERM once its graceful shutdown is done, so the process dies of
+    the signal before its caller's own cleanup runs (`tradeloop up` stops its controllers and
+    releases their leases after the gateway). Here the signal only asks for the shutdown.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def serve(
     app: Starlette,
     host: str = "127.0.0.1",
@@ -128,4 +156,4 @@ def serve(
     # building) keeps the GIL up to the switch interval before the event loop gets it back:
     # 5 ms by default, a whole latency budget. 1 ms bounds that stall at little cost.
     sys.setswitchinterval(min(sys.getswitchinterval(), switch_interval))
-    uvicorn.Server(uvicorn_config(app, host, port, **overrides)).run()
+    GracefulServer(uvicorn_config(app, host, port, **overrides)).run()
