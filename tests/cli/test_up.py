@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,11 @@ import duckdb
 import httpx
 import pytest
 
+from tests.net import free_port
 from tests.training.conftest import shrink
 from tradeloop.cli.project_cmds import init_project
 
 TRADELOOP = str(Path(sys.executable).with_name("tradeloop"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow
@@ -31,7 +25,7 @@ def test_up_trains_promotes_serves_and_stops_gracefully(tmp_path: Path) -> None:
     spec = init_project(tmp_path / "proj", "upproj")
     shrink(spec)
     root = spec.parent
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADELOOP_", "MLFLOW_"))}
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(

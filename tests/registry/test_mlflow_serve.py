@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +12,13 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
+from tests.net import free_port
 
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import ONNX_FILE, Registry
 from tradeloop.training.pipeline import train
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow
@@ -41,7 +35,7 @@ def test_mlflow_models_serve_answers_like_the_onnx_file(
     rows = rows.astype(np.float32)
     expected = session.run(["prediction"], {"input": rows})[0].reshape(-1)
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": p.mlflow_uri}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     uri = f"models:/{p.spec.name}/{result.version}"
