@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from tradeloop.monitoring.drift_samples import Sample, Sketch
+from tradeloop.monitoring.drift_samples import Sample, Sketch, dot
 
 KS_EXACT_MAX_N = 10_000  # scipy's ks_2samp(method="auto") is exact up to this many values
 
@@ -79,7 +79,7 @@ def wasserstein(reference: Sample, current: Sample) -> float:
     xs, e, scale = _merged_gaps(reference, current)
     gaps = np.subtract(xs[1:], xs[:-1])
     np.abs(e, out=e)
-    return float(np.dot(e[:-1], gaps)) / scale
+    return float(dot(e[:-1], gaps)) / scale
 
 
 def _wasserstein_quantiles(a: np.ndarray, b: np.ndarray) -> float:
@@ -106,13 +106,13 @@ def _wasserstein_quantiles(a: np.ndarray, b: np.ndarray) -> float:
     np.take(b, j, out=x, mode="clip")
     x -= a
     np.abs(x, out=x)
-    total = float(np.dot(x, w))
+    total = float(dot(x, w))
     j += 1
     np.take(b, j, out=x, mode="clip")  # j + 1 == m only where the overlap is all in step j
     x -= a
     np.abs(x, out=x)
     np.subtract(m, w, out=w)
-    total += float(np.dot(x, w))
+    total += float(dot(x, w))
     return total / (float(n) * m)
 
 
@@ -188,4 +188,4 @@ def wasserstein_sketch(reference: Sketch, current: Sample) -> float:
     gp = np.interp(ts, levels, q)
     c = b[ids[:-1]][same]
     pieces = _abs_linear_integral(gp[:-1][same] - c, gp[1:][same] - c)
-    return total + float(np.dot(pieces, np.diff(ts)[same]))
+    return total + float(dot(pieces, np.diff(ts)[same]))

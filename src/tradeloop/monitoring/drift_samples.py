@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import polars as pl
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> float:
+    """The dot product without BLAS: on a million floats OpenBLAS starts its threads, which
+    then spin on the other core and slow down the column running there."""
+    return float(np.einsum("i,i->", a, b))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -38,7 +45,7 @@ class Sample:
         finite = np.isfinite(x)
         if not finite.all():
             x = x[finite]
-        return cls(np.sort(x))
+        return cls(sort_floats(x))
 
     def distinct(self) -> tuple[np.ndarray, np.ndarray]:
         """Distinct values and, for each, the number of sample values <= it."""
@@ -76,8 +83,8 @@ class Sample:
         if self.counts is None:
             return float(np.std(self.values))
         w = self.counts / self.n
-        mean = float(np.dot(w, self.values))
-        return math.sqrt(float(np.dot(w, (self.values - mean) ** 2)))
+        mean = float(dot(w, self.values))
+        return math.sqrt(float(dot(w, (self.values - mean) ** 2)))
 
 
 SKETCH_RELATIVE_STEP = 0.02  # in the tails, each knot is at most 2% further (in rank) from its end
@@ -202,3 +209,12 @@ def aligned_counts(
     out_a[np.searchsorted(keys, keys_a)] = counts_a
     out_b[np.searchsorted(keys, keys_b)] = counts_b
     return out_a, out_b
+
+
+def sort_floats(x: np.ndarray) -> np.ndarray:
+    """Finite float64 values, ascending. Polars' sort takes about half the time of
+    `np.sort` on a million floats, and sorting is nearly all of an exact drift report."""
+    if x.size < 4096:  # below this the conversion costs more than the sort
+        return np.sort(x)
+    # single-threaded: columns are already sorted in parallel, one per core (drift_columns)
+    return pl.Series(x).sort(multithreaded=False).to_numpy()  # read-only, zero-copy

@@ -78,7 +78,7 @@ class ArmStats:
             raise BadInput(f"metric values must be numbers: {exc}") from exc
         if not np.isfinite(x).all():
             raise BadInput("metric values must be finite (found NaN or inf)")
-        return cls(n=int(x.size), sum=float(x.sum()), sum_sq=float(np.dot(x, x)))
+        return cls(n=int(x.size), sum=float(x.sum()), sum_sq=float(np.einsum("i,i->", x, x)))
 
     def update(self, values: npt.ArrayLike | Iterable[float]) -> ArmStats:
         """These statistics plus a new batch of values."""
