@@ -21,7 +21,6 @@ from tradeloop.errors import IntegrityError, TradeloopError
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.runtime import LoadedModel
 from tradeloop.serving.source import ModelSource
-from tradeloop.serving.threads import background
 from tradeloop.store import Store
 from tradeloop.store.deployments import Deployed, current
 
@@ -170,7 +169,7 @@ class ModelManager:
         self._safe_refresh()
         if self._thread is None:
             self._stop.clear()
-            self._thread = background(self._poll, "tradeloop-models")
+            self._thread = threading.Thread(target=self._poll, name="tradeloop-models", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:

@@ -30,7 +30,6 @@ import pyarrow.parquet as pq
 
 from tradeloop.clock import Clock
 from tradeloop.serving.metrics import GatewayMetrics
-from tradeloop.serving.threads import background
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ class PredictionLog:
         if self._thread is None:
             _warm_up()
             self._stop.clear()
-            self._thread = background(self._run, "tradeloop-predlog")
+            self._thread = threading.Thread(target=self._run, name="tradeloop-predlog", daemon=True)
             self._thread.start()
 
     def flush(self, timeout: float = 10.0) -> bool:

@@ -18,7 +18,6 @@ import numpy as np
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import Served
 from tradeloop.serving.predlog import PredictionLog, PredictionRecord
-from tradeloop.serving.threads import background
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ class ShadowScorer:
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
-            self._thread = background(self._run, "tradeloop-shadow")
+            self._thread = threading.Thread(target=self._run, name="tradeloop-shadow", daemon=True)
             self._thread.start()
 
     def close(self, timeout: float = 10.0) -> None:
