@@ -34,16 +34,17 @@ def _mapping(**kw: object) -> ColumnMapping:
     return ColumnMapping.model_validate(kw)
 
 
+def _titled(**kw: object) -> ColumnMapping:
+    """A mapping onto the usual Open/High/Low/Close column names, plus `kw`."""
+    return _mapping(open="Open", high="High", low="Low", close="Close", **kw)
+
+
 def test_daily_equity_csv_with_unnamed_index_and_newest_first(tmp_path: Path) -> None:
     (tmp_path / "aapl.csv").write_text(YAHOO)
-    m = _mapping(
+    m = _titled(
         timestamp="Date",
         timezone="America/New_York",
         symbol_value="AAPL",
-        open="Open",
-        high="High",
-        low="Low",
-        close="Close",
         volume="Volume",
     )
     bars = import_bars("*.csv", tmp_path, m, "csv")
@@ -57,14 +58,10 @@ def test_daily_equity_csv_with_unnamed_index_and_newest_first(tmp_path: Path) ->
 
 def test_fx_hourly_with_format_and_no_volume(tmp_path: Path) -> None:
     (tmp_path / "eurusd.csv").write_text(FX.replace(";", ","))
-    m = _mapping(
+    m = _titled(
         timestamp="Local time",
         format="%d.%m.%Y %H:%M:%S%.f GMT%z",
         symbol_value="EURUSD",
-        open="Open",
-        high="High",
-        low="Low",
-        close="Close",
         volume=None,
     )
     bars = import_bars("eurusd.csv", tmp_path, m, "csv")
@@ -91,13 +88,9 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
 
 def test_bad_number_and_bad_date_are_named(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text(YAHOO.replace("182.76", "n/a"))
-    m = _mapping(
+    m = _titled(
         timestamp="Date",
         symbol_value="A",
-        open="Open",
-        high="High",
-        low="Low",
-        close="Close",
         volume="Volume",
     )
     with pytest.raises(DataError, match=r"column 'High' \(high\) has a non-number: 'n/a'"):
@@ -144,13 +137,9 @@ def test_excel_export_with_sep_line_padded_header_crlf_and_blank_lines(tmp_path:
         "2024-01-03;1.8;2.2;1.7;x\r\n\r\n"
     )
     (tmp_path / "x.csv").write_text(text, newline="")
-    m = _mapping(
+    m = _titled(
         timestamp="Date",
         symbol_value="A",
-        open="Open",
-        high="High",
-        low="Low",
-        close="Close",
         volume=None,
     )
     # the blank line is dropped, and the error still points at the right line of the file
