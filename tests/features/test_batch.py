@@ -270,9 +270,9 @@ def test_bad_bars_are_refused(bars: pl.DataFrame, message: str) -> None:
             ],
             "rank a rank",
         ),
-        # the spec refuses this at load time; a FeatureSpec built around validation is still caught
+        # the spec refuses these at load time; a FeatureSpec built around validation is still caught
         ([FeatureSpec.model_construct(name="v", kind="volatility", window=1)], "window >= 2"),
-        ([FeatureSpec(name="symbol", kind="range")], "reserved"),
+        ([FeatureSpec.model_construct(name="symbol", kind="range")], "reserved"),
         ([], "no features"),
     ],
 )

@@ -111,3 +111,8 @@ def test_thresholds_must_fit_the_task() -> None:
 def test_std_features_need_two_bars() -> None:
     (p,) = _problems("name: demo\nfeatures:\n  - {name: v, kind: volatility, window: 1}\n")
     assert "window >= 2" in p
+
+
+def test_feature_names_must_not_be_key_columns() -> None:
+    (p,) = _problems("name: demo\nfeatures:\n  - {name: symbol, kind: range}\n")
+    assert p == "tradeloop.yaml:3: features[0]: the name is reserved for the key column"

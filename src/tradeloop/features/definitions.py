@@ -49,10 +49,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tradeloop.errors import BadInput
-from tradeloop.spec import FeatureSpec
+from tradeloop.spec import STD_KINDS, FeatureSpec, check_features
 
-RESERVED_NAMES = frozenset({"timestamp", "symbol"})
-STD_KINDS = frozenset({"volatility", "zscore", "volume_zscore"})
+__all__ = ["STD_KINDS", "ema_alpha", "first_valid", "required_columns", "validate_features"]
 
 
 def ema_alpha(span: int) -> float:
@@ -78,29 +77,15 @@ def first_valid(feature: FeatureSpec, by_name: dict[str, FeatureSpec] | None = N
 
 
 def validate_features(features: Sequence[FeatureSpec]) -> None:
-    """Refuse a feature list neither path can compute, naming the feature (BadInput).
+    """BadInput for a feature list neither path can compute, naming the feature.
 
-    The spec validates each feature alone; this adds what needs the whole list (unique names,
-    cs_rank's `of`) and what only computing reveals (a std over one value is always undefined).
+    The rules are the spec's (`tradeloop.spec.check_features`), applied again here because a
+    list built in code, or with `model_construct`, has not been through a loaded `Spec`.
     """
-    if not features:
-        raise BadInput("no features given")
-    names = [f.name for f in features]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise BadInput(f"duplicate feature names: {dupes}")
-    by_name = {f.name: f for f in features}
-    for f in features:
-        if f.name in RESERVED_NAMES:
-            raise BadInput(f"feature '{f.name}': the name is reserved for the key column")
-        if f.kind in STD_KINDS and (f.window or 0) < 2:
-            raise BadInput(f"feature '{f.name}': {f.kind} needs window >= 2 (a std over ddof=1)")
-        if f.kind == "cs_rank":
-            of = by_name.get(f.of or "")
-            if of is None or of.name == f.name:
-                raise BadInput(f"feature '{f.name}': 'of' must name another feature")
-            if of.kind == "cs_rank":
-                raise BadInput(f"feature '{f.name}': cannot rank a rank ('{of.name}')")
+    try:
+        check_features(features)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
 
 
 def required_columns(features: Sequence[FeatureSpec]) -> list[str]:

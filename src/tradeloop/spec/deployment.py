@@ -1,0 +1,62 @@
+"""The `deployment` section: rollout strategy, shadow and canary steps, analysis, git, serving."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from tradeloop.spec.base import SpecModel
+from tradeloop.spec.durations import Duration
+
+
+class CanaryStep(SpecModel):
+    weight: int = Field(ge=0, le=100)
+    pause: Duration = timedelta(minutes=10)
+
+
+class ShadowSpec(SpecModel):
+    duration: Duration = timedelta(hours=1)
+    min_samples: int = Field(100, ge=0)
+
+
+class AnalysisSpec(SpecModel):
+    metric: Literal["hit_rate", "pnl"] = "pnl"
+    alpha: float = Field(0.05, gt=0, lt=1)
+    min_samples: int = Field(100, ge=1)
+    failure_limit: int = Field(1, ge=0)
+    max_latency_p99_ms: float | None = Field(50.0, gt=0)
+    max_error_rate: float | None = Field(0.01, ge=0, le=1)
+    planned_samples: int | None = Field(
+        None,
+        ge=10,
+        description="both arms' samples where the always-valid interval is "
+        "tightest; fix it before the rollout (default 5000)",
+    )
+    on_inconclusive: Literal["pause", "extend"] = "extend"
+    max_extensions: int = Field(3, ge=0)
+
+
+class GitSpec(SpecModel):
+    branch: str = "main"
+    mode: Literal["direct", "proposal"] = "direct"
+    pin_file: str = "production.yaml"
+
+
+class ServingSpec(SpecModel):
+    require_token: bool = Field(False, description="prediction endpoints require a bearer token")
+    sticky_key: str = Field("symbol", description="'symbol' or the name of a request header")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+
+
+class DeploymentSpec(SpecModel):
+    strategy: Literal["canary", "blue_green", "direct"] = "canary"
+    approval: Literal["auto", "manual"] = "auto"
+    shadow: ShadowSpec | None = Field(default_factory=ShadowSpec)
+    steps: list[CanaryStep] = Field(
+        default_factory=lambda: [CanaryStep(weight=10), CanaryStep(weight=50)]
+    )
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    git: GitSpec = Field(default_factory=GitSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)

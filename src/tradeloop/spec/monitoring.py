@@ -1,0 +1,105 @@
+"""The `monitoring` and `retraining` sections: what is watched, what alerts, what retrains."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from tradeloop.spec.base import SpecModel
+from tradeloop.spec.durations import Duration
+
+DriftMethod = Literal["auto", "ks", "psi", "wasserstein", "jensenshannon", "chisquare"]
+
+
+class DriftSpec(SpecModel):
+    method: DriftMethod = "auto"
+    threshold: float | None = Field(None, gt=0, description="default: the method's own")
+    share: float = Field(0.5, gt=0, le=1, description="share of drifted features = dataset drift")
+    window: int = Field(500, ge=10, description="recent predictions compared with the reference")
+    features: dict[str, DriftMethod] = Field(default_factory=dict, description="per-feature method")
+
+
+AlertMetric = Literal[
+    "drift_share",
+    "feature_drift",
+    "prediction_drift",
+    "hit_rate",
+    "sharpe",
+    "ic",
+    "latency_p99_ms",
+    "error_rate",
+    "log_dropped",
+]
+
+
+class AlertRule(SpecModel):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    metric: AlertMetric
+    feature: str | None = Field(None, description="for feature_drift: which feature")
+    op: Literal[">", ">=", "<", "<="] = ">"
+    value: float
+    for_: Duration = Field(timedelta(0), alias="for")
+    severity: Literal["info", "warning", "critical"] = "warning"
+    routes: list[str] = Field(default_factory=lambda: ["log"])
+
+
+class WebhookRoute(SpecModel):
+    url: str
+    timeout: Duration = timedelta(seconds=2)
+    retries: int = Field(2, ge=0, le=10)
+
+
+class SLOSpec(SpecModel):
+    latency_p99_ms: float = Field(5.0, gt=0)
+    error_rate: float = Field(0.01, ge=0, le=1)
+
+
+class PerformanceSpec(SpecModel):
+    window: int = Field(500, ge=10, description="predictions with known outcomes per window")
+
+
+class MonitoringSpec(SpecModel):
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    slos: SLOSpec = Field(default_factory=SLOSpec)
+    alerts: list[AlertRule] = Field(default_factory=list)
+    webhooks: dict[str, WebhookRoute] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _routes_exist(self) -> MonitoringSpec:
+        names = [a.name for a in self.alerts]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"duplicate alert names: {sorted(dupes)}")
+        for a in self.alerts:
+            for r in a.routes:
+                if r != "log" and r not in self.webhooks:
+                    raise ValueError(f"alert '{a.name}' routes to unknown webhook '{r}'")
+            if a.metric == "feature_drift" and a.feature is None:
+                raise ValueError(f"alert '{a.name}': feature_drift needs 'feature'")
+        return self
+
+
+class RetrainingSpec(SpecModel):
+    schedule: str | None = Field(None, description="cron expression (UTC)")
+    max_age: Duration | None = timedelta(days=30)
+    on: list[str] = Field(default_factory=list, description="alert names that trigger training")
+
+    @model_validator(mode="after")
+    def _cron(self) -> RetrainingSpec:
+        if self.schedule is not None:
+            from croniter import croniter
+
+            if not croniter.is_valid(self.schedule):
+                raise ValueError(f"schedule is not a valid cron expression: {self.schedule!r}")
+        return self
+
+
+def check_retraining_triggers(monitoring: MonitoringSpec, retraining: RetrainingSpec) -> None:
+    """Every alert `retraining.on` names exists; ValueError otherwise."""
+    alert_names = {a.name for a in monitoring.alerts}
+    for trigger in retraining.on:
+        if trigger not in alert_names:
+            raise ValueError(f"retraining.on names unknown alert '{trigger}'")

@@ -1,0 +1,84 @@
+"""The `training`, `backtest` and `gates` sections: how a model is fitted, scored and admitted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from tradeloop.spec.base import SpecModel
+from tradeloop.spec.durations import Duration
+
+# A classifier's P(up) thresholds: the one place the defaults are written down.
+DEFAULT_LONG_THRESHOLD = 0.52
+DEFAULT_SHORT_THRESHOLD = 0.48
+
+
+class TuningSpec(SpecModel):
+    trials: int = Field(0, ge=0, description="0 disables the search")
+    timeout: Duration = timedelta(minutes=2)
+    metric: Literal["sharpe", "ic", "hit_rate"] = "sharpe"
+
+
+class SplitSpec(SpecModel):
+    scheme: Literal["expanding", "sliding"] = "expanding"
+    folds: int = Field(4, ge=1)
+    test_bars: int | None = Field(None, ge=10, description="bars per test fold (default: auto)")
+    train_bars: int | None = Field(None, ge=10, description="sliding window length")
+    min_train_bars: int = Field(500, ge=10)
+    embargo: int = Field(0, ge=0, description="bars dropped after each test fold")
+
+
+class TrainingSpec(SpecModel):
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    tuning: TuningSpec = Field(default_factory=TuningSpec)
+    seed: int = 42
+
+
+class BacktestSpec(SpecModel):
+    cost_bps: float = Field(1.0, ge=0)
+    slippage_bps: float = Field(1.0, ge=0)
+    long_threshold: float = Field(
+        DEFAULT_LONG_THRESHOLD, description="probability (or return) above which: long"
+    )
+    short_threshold: float = Field(
+        DEFAULT_SHORT_THRESHOLD, description="probability (or return) below which: short"
+    )
+    allow_short: bool = True
+    periods_per_year: float | None = Field(None, gt=0, description="default: from frequency")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> BacktestSpec:
+        if self.short_threshold > self.long_threshold:
+            raise ValueError("short_threshold must be <= long_threshold")
+        return self
+
+
+def check_thresholds(backtest: BacktestSpec, task: str) -> None:
+    """The thresholds fit the model's prediction: probabilities for a classifier, returns
+    around 0 for a regressor. ValueError otherwise."""
+    long_t, short_t = backtest.long_threshold, backtest.short_threshold
+    if task == "regression" and not short_t <= 0.0 <= long_t:
+        raise ValueError(
+            "backtest thresholds are predicted returns for a regression model: use values "
+            "around 0 (e.g. long_threshold: 0.0005, short_threshold: -0.0005)"
+        )
+    if task == "classification" and not (short_t >= 0.0 and long_t <= 1.0):
+        raise ValueError("backtest thresholds are probabilities for a classification model")
+
+
+class ChampionGate(SpecModel):
+    metric: Literal["sharpe", "total_return", "hit_rate", "ic", "sortino"] = "sharpe"
+    margin: float = Field(0.0, description="challenger must beat champion by at least this")
+    min_bars: int = Field(
+        50, ge=1, description="bars after the champion's data both must be scored on"
+    )
+
+
+class GatesSpec(SpecModel):
+    min_sharpe: float | None = 0.0
+    max_drawdown: float | None = Field(0.5, gt=0, description="as a positive fraction")
+    min_hit_rate: float | None = Field(None, ge=0, le=1)
+    min_ic: float | None = None
+    champion: ChampionGate | None = Field(default_factory=ChampionGate)
