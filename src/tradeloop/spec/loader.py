@@ -35,7 +35,7 @@ class LoadedSpec(typing.NamedTuple):
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster parsing
 
 
-class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]  # base picked at run time
     """YAML 1.2 booleans: only true/false, so keys like `on:` stay strings."""
 
 
