@@ -40,9 +40,10 @@ from tradeloop.spec.features import (
 from tradeloop.spec.loader import SPEC_FILENAME, LoadedSpec, load_spec, load_yaml, parse_spec
 from tradeloop.spec.model import LightGBMModel, LinearModel, ModelSpec
 from tradeloop.spec.monitoring import (
+    DRIFT_METHODS,
     AlertMetric,
     AlertRule,
-    DriftMethod,
+    DriftMethodName,
     DriftSpec,
     MonitoringSpec,
     PerformanceSpec,
@@ -70,6 +71,7 @@ __all__ = [
     "DATA_SOURCES",
     "DEFAULT_LONG_THRESHOLD",
     "DEFAULT_SHORT_THRESHOLD",
+    "DRIFT_METHODS",
     "RESERVED_NAMES",
     "SPEC_FILENAME",
     "STD_KINDS",
@@ -83,7 +85,7 @@ __all__ = [
     "DataSourceName",
     "DataSpec",
     "DeploymentSpec",
-    "DriftMethod",
+    "DriftMethodName",
     "DriftSpec",
     "Duration",
     "FeatureKind",

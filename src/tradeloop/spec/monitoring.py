@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from datetime import timedelta
 from typing import Literal
 
@@ -10,15 +11,19 @@ from pydantic import Field, model_validator
 from tradeloop.spec.base import SpecModel
 from tradeloop.spec.durations import Duration
 
-DriftMethod = Literal["auto", "ks", "psi", "wasserstein", "jensenshannon", "chisquare"]
+DriftMethodName = Literal["auto", "ks", "psi", "wasserstein", "jensenshannon", "chisquare"]
+# the names a drift spec accepts ("auto" picks one per feature); kept in step with the methods
+DRIFT_METHODS: tuple[str, ...] = typing.get_args(DriftMethodName)
 
 
 class DriftSpec(SpecModel):
-    method: DriftMethod = "auto"
+    method: DriftMethodName = "auto"
     threshold: float | None = Field(None, gt=0, description="default: the method's own")
     share: float = Field(0.5, gt=0, le=1, description="share of drifted features = dataset drift")
     window: int = Field(500, ge=10, description="recent predictions compared with the reference")
-    features: dict[str, DriftMethod] = Field(default_factory=dict, description="per-feature method")
+    features: dict[str, DriftMethodName] = Field(
+        default_factory=dict, description="per-feature method"
+    )
 
 
 AlertMetric = Literal[
