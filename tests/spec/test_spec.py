@@ -7,7 +7,18 @@ import pytest
 
 from tradeloop.cli.project_cmds import example_spec
 from tradeloop.errors import SpecError
-from tradeloop.spec import Spec, load_spec, parse_duration, parse_spec
+from tradeloop.spec import (
+    AlertRule,
+    FeatureSpec,
+    Spec,
+    check_alert_rules,
+    check_features,
+    check_threshold_order,
+    check_thresholds,
+    load_spec,
+    parse_duration,
+    parse_spec,
+)
 
 
 def _problems(text: str) -> list[str]:
@@ -116,3 +127,20 @@ def test_std_features_need_two_bars() -> None:
 def test_feature_names_must_not_be_key_columns() -> None:
     (p,) = _problems("name: demo\nfeatures:\n  - {name: symbol, kind: range}\n")
     assert p == "tradeloop.yaml:3: features[0]: the name is reserved for the key column"
+
+
+def test_each_rule_is_one_function_runtime_code_can_call() -> None:
+    """The rules the spec applies at load time, called on values built in code."""
+    with pytest.raises(ValueError, match=r"^backtest thresholds are probabilities"):
+        check_thresholds(0.001, -0.001, "classification")
+    check_thresholds(0.001, -0.001, "regression")
+    with pytest.raises(ValueError, match=r"^short_threshold must be <= long_threshold$"):
+        check_threshold_order(0.4, 0.6)
+    rules = [AlertRule(name="d", metric="feature_drift", value=0.1, routes=["hook"])]
+    with pytest.raises(ValueError, match=r"^alert 'd' routes to unknown webhook 'hook'$"):
+        check_alert_rules(rules, {})
+    with pytest.raises(ValueError, match=r"^alert 'd': feature_drift needs 'feature'$"):
+        check_alert_rules(rules, {"hook"})
+    unchecked = [FeatureSpec.model_construct(name="z", kind="zscore", window=1)]
+    with pytest.raises(ValueError, match=r"^feature 'z': zscore needs window >= 2 \(a standard"):
+        check_features(unchecked)

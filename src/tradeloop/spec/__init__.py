@@ -50,6 +50,7 @@ from tradeloop.spec.monitoring import (
     RetrainingSpec,
     SLOSpec,
     WebhookRoute,
+    check_alert_rules,
     check_retraining_triggers,
 )
 from tradeloop.spec.pipeline import Spec
@@ -62,6 +63,7 @@ from tradeloop.spec.training import (
     SplitSpec,
     TrainingSpec,
     TuningSpec,
+    check_threshold_order,
     check_thresholds,
 )
 
@@ -112,10 +114,12 @@ __all__ = [
     "TuningSpec",
     "ValidationRules",
     "WebhookRoute",
+    "check_alert_rules",
     "check_feature",
     "check_feature_list",
     "check_features",
     "check_retraining_triggers",
+    "check_threshold_order",
     "check_thresholds",
     "default_features",
     "format_duration",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Literal
 
@@ -74,17 +75,23 @@ class MonitoringSpec(SpecModel):
 
     @model_validator(mode="after")
     def _routes_exist(self) -> MonitoringSpec:
-        names = [a.name for a in self.alerts]
-        dupes = {n for n in names if names.count(n) > 1}
-        if dupes:
-            raise ValueError(f"duplicate alert names: {sorted(dupes)}")
-        for a in self.alerts:
-            for r in a.routes:
-                if r != "log" and r not in self.webhooks:
-                    raise ValueError(f"alert '{a.name}' routes to unknown webhook '{r}'")
-            if a.metric == "feature_drift" and a.feature is None:
-                raise ValueError(f"alert '{a.name}': feature_drift needs 'feature'")
+        check_alert_rules(self.alerts, self.webhooks)
         return self
+
+
+def check_alert_rules(alerts: Sequence[AlertRule], webhooks: Collection[str]) -> None:
+    """Alert names are unique, each route is `log` or a webhook in `webhooks`, and a
+    feature_drift alert names its feature. ValueError otherwise."""
+    names = [a.name for a in alerts]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ValueError(f"duplicate alert names: {sorted(dupes)}")
+    for a in alerts:
+        for r in a.routes:
+            if r != "log" and r not in webhooks:
+                raise ValueError(f"alert '{a.name}' routes to unknown webhook '{r}'")
+        if a.metric == "feature_drift" and a.feature is None:
+            raise ValueError(f"alert '{a.name}': feature_drift needs 'feature'")
 
 
 class RetrainingSpec(SpecModel):

@@ -33,7 +33,8 @@ class Spec(SpecModel):
     def _cross_checks(self) -> Spec:
         """What no section can check alone (each rule lives beside the section it reads)."""
         check_feature_list(self.features)
-        check_thresholds(self.backtest, self.model.task)
+        bt = self.backtest
+        check_thresholds(bt.long_threshold, bt.short_threshold, self.model.task)
         check_retraining_triggers(self.monitoring, self.retraining)
         return self
 

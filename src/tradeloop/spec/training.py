@@ -50,15 +50,19 @@ class BacktestSpec(SpecModel):
 
     @model_validator(mode="after")
     def _thresholds(self) -> BacktestSpec:
-        if self.short_threshold > self.long_threshold:
-            raise ValueError("short_threshold must be <= long_threshold")
+        check_threshold_order(self.long_threshold, self.short_threshold)
         return self
 
 
-def check_thresholds(backtest: BacktestSpec, task: str) -> None:
+def check_threshold_order(long_t: float, short_t: float) -> None:
+    """Short below long: between them the position is flat. ValueError otherwise."""
+    if short_t > long_t:
+        raise ValueError("short_threshold must be <= long_threshold")
+
+
+def check_thresholds(long_t: float, short_t: float, task: str) -> None:
     """The thresholds fit the model's prediction: probabilities for a classifier, returns
     around 0 for a regressor. ValueError otherwise."""
-    long_t, short_t = backtest.long_threshold, backtest.short_threshold
     if task == "regression" and not short_t <= 0.0 <= long_t:
         raise ValueError(
             "backtest thresholds are predicted returns for a regression model: use values "
