@@ -22,7 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tradeloop.serving import protocol_mlflow, protocol_trading, protocol_v2
-from tradeloop.serving.gateway import Ctx, Gateway, ok
+from tradeloop.serving.context import Ctx
+from tradeloop.serving.gateway import Gateway, ok
 from tradeloop.serving.hot_routes import GatewayApp, hot_routes
 from tradeloop.serving.http import ApiError, JSONResponse, error_body
 from tradeloop.serving.metrics import CONTENT_TYPE

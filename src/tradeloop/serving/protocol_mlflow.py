@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tradeloop.serving.gateway import Ctx, Gateway, Scored, off_loop
+from tradeloop.serving.context import Ctx
+from tradeloop.serving.gateway import Gateway, Scored, off_loop
 from tradeloop.serving.http import (
     JSON,
     ApiError,

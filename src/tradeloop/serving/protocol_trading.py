@@ -27,7 +27,8 @@ from starlette.routing import Route
 
 from tradeloop.errors import BadInput
 from tradeloop.features import OnlineFeatures
-from tradeloop.serving.gateway import Ctx, Gateway, ok
+from tradeloop.serving.context import Ctx
+from tradeloop.serving.gateway import Gateway, ok
 from tradeloop.serving.http import ApiError, parse_json, read_body, require_json
 from tradeloop.serving.inputs import MissingFeatures, Rows
 from tradeloop.spec import BacktestSpec, FeatureSpec

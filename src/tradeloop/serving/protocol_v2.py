@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tradeloop.serving.gateway import Ctx, Gateway, Scored, off_loop, ok
+from tradeloop.serving.context import Ctx
+from tradeloop.serving.gateway import Gateway, Scored, off_loop, ok
 from tradeloop.serving.http import ApiError, parse_json, read_body, require_json
 from tradeloop.serving.inputs import Rows, check_unique, to_float32
 from tradeloop.serving.models import Served
