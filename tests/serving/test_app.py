@@ -61,8 +61,15 @@ def test_health_ready_metrics_openapi(client: httpx.Client) -> None:
     assert {"/invocations", "/v2/models/{name}/infer", "/healthz", "/readyz", "/metrics"} <= set(
         doc["paths"]
     )
-    records = doc["components"]["schemas"]["Invocation"]["oneOf"][1]["properties"]
-    record = records["dataframe_records"]["items"]
+    schemas = doc["components"]["schemas"]
+
+    def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+        ref = schema.get("$ref")
+        return resolve(schemas[ref.rsplit("/", 1)[1]]) if ref else schema
+
+    forms = [resolve(f) for f in schemas["Invocation"]["anyOf"]]
+    (records,) = [f["properties"] for f in forms if "dataframe_records" in f["properties"]]
+    record = resolve(records["dataframe_records"]["items"])
     assert list(record["properties"]) == record["required"] == FEATURES  # the served model's
 
 

@@ -116,8 +116,11 @@ def test_steady_traffic_is_written_once_per_wake_up(tmp_path: Path, clock: Simul
     millisecond or two (CPU, GIL and inodes, all for nothing). One file per wake-up instead:
     the writer here wakes only when `flush` asks, while a producer never stops logging."""
     import threading
+    import time
 
-    log = PredictionLog(tmp_path, clock, GatewayMetrics(), flush_interval=3600.0)
+    log = PredictionLog(
+        tmp_path, clock, GatewayMetrics(), flush_interval=3600.0, batch_rows=10**9
+    )  # one file per drain
     log.start()
     stop, progress = threading.Event(), threading.Event()
     sent = 0
@@ -129,6 +132,8 @@ def test_steady_traffic_is_written_once_per_wake_up(tmp_path: Path, clock: Simul
             sent += 1
             if sent % 500 == 0:
                 progress.set()
+            if sent % 20 == 0:
+                time.sleep(0.0001)  # pace, not timing: keeps the file small
 
     producer = threading.Thread(target=traffic)
     producer.start()

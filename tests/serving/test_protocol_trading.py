@@ -14,7 +14,7 @@ import pytest
 
 from tradeloop.data.simulator import simulate
 from tradeloop.features import compute_features
-from tradeloop.serving.protocol_trading import position
+from tradeloop.evaluation.positions import PositionRule
 from tradeloop.spec import BacktestSpec, SimulatorSpec, Spec
 
 SPEC = Spec(name="t")
@@ -63,7 +63,9 @@ def test_signals_use_the_batch_feature_values(
         x = np.array([row[n] for n in NAMES], dtype=np.float32)
         expected = 1 / (1 + np.exp(-float(x @ np.array(WEIGHTS, dtype=np.float32))))
         assert sig["prediction"] == pytest.approx(expected, rel=1e-5)
-        assert sig["position"] == position(sig["prediction"], BacktestSpec())
+        assert sig["position"] == PositionRule.for_task(BacktestSpec(), "classification").scalar(
+            sig["prediction"]
+        )
         assert (sig["model"], sig["version"], sig["variant"]) == ("demo", "5", "champion")
 
 
@@ -223,10 +225,3 @@ def test_duplicate_bar_and_empty_batch(trading_stack: Any) -> None:
     assert r.status_code == 400 and "appears twice" in r.json()["message"]
     assert httpx.post(trading_stack.url + "/v1/bars", json={"bars": []}).status_code == 400
     assert httpx.post(trading_stack.url + "/v1/bars", json={"bar": [bar]}).status_code == 400
-
-
-def test_position_rule() -> None:
-    spec = BacktestSpec(long_threshold=0.55, short_threshold=0.45)
-    assert [position(p, spec) for p in (0.6, 0.55, 0.5, 0.45, 0.4)] == [1, 0, 0, 0, -1]
-    no_short = BacktestSpec(long_threshold=0.55, short_threshold=0.45, allow_short=False)
-    assert position(0.1, no_short) == 0
