@@ -22,11 +22,11 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tradeloop.errors import BadInput, RuntimeFailure
+from tradeloop.gitops.commits import Commit, Identity, commit_message, commit_subject, date_env
 from tradeloop.gitops.git import run_git
 
 
@@ -36,48 +36,6 @@ class UncommittedEdits(BadInput):
 
 class ConcurrentUpdate(RuntimeFailure):
     """A branch moved (or appeared) between reading it and updating it. Re-read and retry."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Author and committer of every commit tradeloop makes; works with no git identity set."""
-
-    name: str = "tradeloop"
-    email: str = "tradeloop@localhost"
-
-    def config_args(self) -> list[str]:
-        # author.* and committer.* (git >= 2.22) override user.*: set all so ours always wins.
-        args: list[str] = []
-        for key in ("user", "author", "committer"):
-            args += ["-c", f"{key}.name={self.name}", "-c", f"{key}.email={self.email}"]
-        return args
-
-
-@dataclass(frozen=True)
-class Commit:
-    sha: str
-    subject: str
-    trailers: dict[str, str]  # `Key: value` lines of the message's last paragraph
-    time: datetime  # committer time, UTC
-    author: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "sha": self.sha,
-            "subject": self.subject,
-            "trailers": dict(self.trailers),
-            "time": self.time.isoformat(),
-            "author": self.author,
-        }
-
-
-def _date_env(when: datetime | None) -> dict[str, str]:
-    if when is None:
-        return {}
-    if when.tzinfo is None:
-        raise ValueError("commit time must be timezone-aware")
-    stamp = f"@{int(when.timestamp())} +0000"
-    return {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
 
 
 class GitRepo:
@@ -311,8 +269,8 @@ class GitRepo:
             parent,
             "-F",
             "-",
-            input=_message(message),
-            env=_date_env(when),
+            input=commit_message(message),
+            env=date_env(when),
         )
 
     def commit_file(
@@ -335,7 +293,7 @@ class GitRepo:
         tree = None if self.bare else self.checked_out(branch)
         if tree is None:
             new = self.make_commit(old, path, content, message, when)
-            self.update_ref(branch, new, old, reason=f"tradeloop: {_subject(message)}")
+            self.update_ref(branch, new, old, reason=f"tradeloop: {commit_subject(message)}")
             return new
         return self._commit_in_worktree(tree, branch, old, path, content, message, when)
 
@@ -391,8 +349,8 @@ class GitRepo:
                 "--",
                 path,
                 cwd=tree,
-                input=_message(message),
-                env=_date_env(when),
+                input=commit_message(message),
+                env=date_env(when),
                 ok=(0, 1, 128),
             )
         if proc.returncode != 0:
@@ -420,14 +378,3 @@ class GitRepo:
                 (tree / path).write_bytes(text.encode())
         except (BadInput, RuntimeFailure, OSError):
             pass  # best effort: the error being raised is the one that matters
-
-
-def _message(message: str) -> str:
-    text = message.strip("\n")
-    if not text.strip():
-        raise ValueError("a commit needs a message that says what and why")
-    return text + "\n"
-
-
-def _subject(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else "commit"
