@@ -253,7 +253,8 @@ def _summarize(
     metrics = _metrics(ledger, returns, ppy, len(symbols), ic)
     # Portfolio costs and turnover: per bar, the equal-weight mean over the symbols present.
     metrics["costs"] = float(port.get_column("cost").sum())
-    metrics["turnover"] = float(port.get_column("delta").mean())
+    turnover = port.get_column("delta").mean()
+    metrics["turnover"] = float(turnover) if isinstance(turnover, int | float) else 0.0
     per_symbol: dict[str, dict[str, float]] = {}
     if len(symbols) == 1:  # the portfolio is the symbol: don't compute it twice
         per_symbol[str(symbols[0])] = dict(metrics)

@@ -237,7 +237,8 @@ def _grade(
     ok = np.isfinite(pred)
     if ok.sum() >= 2:
         ic = spearman_ic(ts[ok], pred[ok], fwd[ok], n_symbols=rows["symbol"].n_unique())
-    ece, bins = (None, ())
+    ece: float | None = None
+    bins: tuple[CalibrationBin, ...] = ()
     if config.task == "classification":
         ece, bins = _calibration(pred[ok], (fwd[ok] > 0).astype(np.float64))
     return PerformanceMetrics(

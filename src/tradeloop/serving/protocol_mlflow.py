@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Union
+from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 from starlette.requests import Request
@@ -51,7 +51,7 @@ from tradeloop.serving.protocol import (
     ProtocolOptions,
     Reply,
 )
-from tradeloop.serving.schemas import F32, Strict, feature_name, feature_object, sized
+from tradeloop.serving.schemas import F32, Strict, feature_name, feature_object, sized, unique
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV = "text/csv"
@@ -123,19 +123,16 @@ def schemas(features: Sequence[str]) -> list[type[BaseModel]]:
     rows = sized(sized(F32, n, n), 1)  # rows in the model's feature order
     records = sized(Record, 1)
 
-    class Split(BaseModel):
-        model_config = ConfigDict(extra="allow")
-
-        columns: Annotated[
-            list[feature_name(features)],  # type: ignore[misc]  # a Literal built at run time
-            Field(min_length=1, json_schema_extra={"uniqueItems": True}),
-        ]
-        data: sized(list[F32], 1)  # type: ignore[valid-type]  # built at run time
-        index: list[Any] = Field(default_factory=list)
+    split: dict[str, Any] = {
+        "columns": (unique(feature_name(features), 1), ...),
+        "data": (sized(list[F32], 1), ...),
+        "index": (list[Any], Field(default_factory=list)),
+    }
+    Split = create_model("Split", __config__=ConfigDict(extra="allow"), **split)
 
     def one(key: str, schema: Any) -> type[BaseModel]:
         fields: dict[str, Any] = {key: (schema, ...), "params": (dict[str, Any], {})}
-        model: type[BaseModel] = create_model(f"Invocation_{key}", __base__=Strict, **fields)  # type: ignore[call-overload]  # fields built at run time
+        model: type[BaseModel] = create_model(f"Invocation_{key}", __base__=Strict, **fields)
         return model
 
     forms = [

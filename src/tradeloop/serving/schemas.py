@@ -20,17 +20,22 @@ Number = float
 
 def feature_name(features: Sequence[str]) -> Any:
     """A feature the served model uses (any string when none is loaded yet)."""
-    return Literal[tuple(features)] if features else str  # type: ignore[valid-type]  # built at run time
+    return Literal[tuple(features)] if features else str
 
 
 def sized(item: Any, lo: int, hi: int | None = None) -> Any:
     """A list of `item` of length lo..hi."""
-    return Annotated[list[item], Field(min_length=lo, max_length=hi)]  # type: ignore[valid-type]  # built at run time
+    return Annotated[list[item], Field(min_length=lo, max_length=hi)]
 
 
 def fixed(schema: dict[str, Any], item: Any) -> Any:
     """A list whose JSON schema also carries `schema` (e.g. an enum of exact shapes)."""
-    return Annotated[list[item], Field(json_schema_extra=schema)]  # type: ignore[valid-type]  # built at run time
+    return Annotated[list[item], Field(json_schema_extra=schema)]
+
+
+def unique(item: Any, lo: int) -> Any:
+    """A list of at least `lo` distinct `item`s."""
+    return Annotated[list[item], Field(min_length=lo, json_schema_extra={"uniqueItems": True})]
 
 
 class Strict(BaseModel):
@@ -43,7 +48,5 @@ def feature_object(name: str, features: Sequence[str], value: Any, doc: str) -> 
     """An object with every feature (by its exact name, whatever characters it holds) and
     nothing else, each holding `value`."""
     fields: dict[str, Any] = {f"f{i}": (value, Field(alias=n)) for i, n in enumerate(features)}
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]  # fields built at run time
-        name, __base__=Strict, __doc__=doc, **fields
-    )
+    model: type[BaseModel] = create_model(name, __base__=Strict, __doc__=doc, **fields)
     return model
