@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from tradeloop.errors import BadInput
 from tradeloop.serving.conformance import check_serving_protocol
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.gateway import Gateway
@@ -25,7 +26,7 @@ from tradeloop.serving.protocol import (
     ProtocolOptions,
     Reply,
 )
-from tradeloop.serving.protocol_registry import PROTOCOLS
+from tradeloop.serving.protocol_registry import PROTOCOLS, register_protocol
 
 
 @pytest.mark.parametrize("name", sorted(PROTOCOLS))
@@ -83,3 +84,14 @@ def test_a_factory_that_enables_nothing_fails(tmp_path: Path) -> None:
     assert check_serving_protocol(nothing, workdir=tmp_path) == [
         "the factory enabled no protocol (with features, a store and a model given)"
     ]
+
+
+def test_register_protocol_refuses_a_second_factory_under_a_taken_name() -> None:
+    register_protocol("mlflow", PROTOCOLS["mlflow"])  # the same factory again: a no-op
+    with pytest.raises(BadInput, match="'mlflow' is registered already"):
+        register_protocol("mlflow", careless)
+    try:
+        register_protocol("careless", careless)
+        assert PROTOCOLS["careless"] is careless
+    finally:
+        del PROTOCOLS["careless"]
