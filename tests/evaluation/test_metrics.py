@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from scipy.stats import spearmanr
 
@@ -15,6 +16,7 @@ from tradeloop.evaluation.metrics import (
     periods_per_year,
     position_metrics,
     return_metrics,
+    sharpe,
     spearman_ic,
 )
 
@@ -132,3 +134,39 @@ def test_cross_sectional_ic_on_one_calendar_matches_the_general_path_and_scipy()
     per_ts = [c for c in per_ts if np.isfinite(c)]
     assert fast == pytest.approx(general, abs=1e-12)
     assert fast == pytest.approx(np.mean(per_ts), abs=1e-12)
+
+
+@pytest.mark.parametrize("n_symbols", [1, 5])
+def test_ic_computed_in_parallel_matches_a_reference(n_symbols: int) -> None:
+    """Big enough that both rankings run on threads; checked against Polars' own ranks."""
+    rng = np.random.default_rng(0)
+    t = 120_000 // n_symbols
+    ts = np.tile(np.arange(t), n_symbols)
+    pred = np.round(rng.normal(size=ts.size), 2)  # ties
+    real = pred * 0.1 + rng.normal(size=ts.size)
+    if n_symbols > 1:  # ragged cross-sections: the group-by ranking path, not the grid
+        keep = np.arange(ts.size) % 7 != 3
+        ts, pred, real = ts[keep], pred[keep], real[keep]
+    frame = pl.DataFrame({"t": ts, "p": pred, "r": real})
+    if n_symbols == 1:
+        expected = frame.select(pl.corr(pl.col("p").rank(), pl.col("r").rank())).item()
+    else:
+        per_time = frame.group_by("t").agg(
+            pl.corr(pl.col("p").rank(), pl.col("r").rank()), pl.len().alias("n")
+        )
+        expected = per_time.filter(pl.col("n") >= 3).get_column("p").fill_nan(None).mean()
+    assert spearman_ic(ts, pred, real, n_symbols=n_symbols) == pytest.approx(expected, abs=1e-12)
+
+
+def test_sharpe_is_mean_over_sample_std_scaled_by_sqrt_periods() -> None:
+    r = pd.Series([0.01, -0.005, 0.02, 0.0, -0.01])
+    per_period = r.mean() / r.std(ddof=1)
+    assert sharpe(r.to_numpy()) == pytest.approx(per_period, rel=1e-12)
+    assert sharpe(r.to_numpy(), 252) == pytest.approx(per_period * np.sqrt(252), rel=1e-12)
+    assert return_metrics(r.to_numpy(), 252)["sharpe"] == sharpe(r.to_numpy(), 252)
+
+
+def test_sharpe_without_evidence_is_none_and_zero_in_the_backtest_metrics() -> None:
+    for r in (np.array([]), np.array([0.01]), np.full(5, 0.002)):
+        assert sharpe(r, 365) is None
+        assert return_metrics(r, 365)["sharpe"] == 0.0

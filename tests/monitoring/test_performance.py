@@ -26,6 +26,7 @@ from tradeloop.monitoring.performance import (
     PerformanceConfig,
     live_performance,
     performance_samples,
+    scored,
 )
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.predlog import PredictionLog, PredictionRecord, to_table
@@ -131,6 +132,23 @@ def test_hit_rate_pnl_costs_and_pending_by_hand() -> None:
     np.testing.assert_allclose(samples["champion"].pnl, expected)
     assert samples["champion"].hit.tolist() == [1.0, 1.0, 0.0]  # the flat one is no bet
     assert (samples["champion"].keys, samples["champion"].pending) == (1, 1)
+
+
+def test_positions_are_the_backtests() -> None:
+    """Live grading takes the backtest's positions, a missing (NaN) prediction flat in both."""
+    from tradeloop.evaluation.backtest import run_backtest
+    from tradeloop.spec import BacktestSpec
+
+    bars = bars_frame(CLOSES)
+    values = [0.70, 0.30, math.nan, 0.50, 0.521]
+    preds = preds_frame([(i, "AAA", "champion", "1", p) for i, p in enumerate(values)])
+    rows = scored(preds, bars, as_of=T0 + 10 * H, config=PerformanceConfig())
+    ledger = run_backtest(
+        preds.select("timestamp", "symbol", "prediction"),
+        BacktestSpec(),
+        bars=bars.select("timestamp", "symbol", "close"),
+    ).ledger
+    assert rows["position"].to_list() == ledger["position"].to_list() == [1.0, -1.0, 0.0, 0.0, 1.0]
 
 
 def test_window_keeps_latest_graded_and_groups_by_variant_and_version() -> None:

@@ -16,10 +16,13 @@ def test_public_api() -> None:
         "ModelSource",
         "PredictionLog",
         "PredictionRecord",
+        "ProtocolOptions",
         "Router",
+        "ServingProtocol",
         "Snapshot",
         "bucket",
         "build_app",
+        "register_protocol",
         "serve",
         "uvicorn_config",
     ]

@@ -111,15 +111,18 @@ def test_a_full_queue_drops_and_counts_never_blocks(tmp_path: Path, clock: Simul
     assert metrics.registry.get_sample_value("tradeloop_predlog_written_total") == 3
 
 
-def test_steady_traffic_is_written_once_per_interval(tmp_path: Path, clock: SimulatedClock) -> None:
+def test_steady_traffic_is_written_once_per_wake_up(tmp_path: Path, clock: SimulatedClock) -> None:
     """A writer that drained "until empty" never slept under load and wrote a tiny file every
-    millisecond or two (CPU, GIL and inodes, all for nothing). One file per wake-up instead."""
+    millisecond or two (CPU, GIL and inodes, all for nothing). One file per wake-up instead:
+    the writer here wakes only when `flush` asks, while a producer never stops logging."""
     import threading
     import time
 
-    log = PredictionLog(tmp_path, clock, GatewayMetrics(), flush_interval=0.25)
+    log = PredictionLog(
+        tmp_path, clock, GatewayMetrics(), flush_interval=3600.0, batch_rows=10**9
+    )  # one file per drain
     log.start()
-    stop = threading.Event()
+    stop, progress = threading.Event(), threading.Event()
     sent = 0
 
     def traffic() -> None:
@@ -127,18 +130,27 @@ def test_steady_traffic_is_written_once_per_interval(tmp_path: Path, clock: Simu
         while not stop.is_set():
             log.log(record(clock, sent))
             sent += 1
-            time.sleep(0.0002)
+            if sent % 500 == 0:
+                progress.set()
+            if sent % 20 == 0:
+                time.sleep(0.0001)  # pace, not timing: keeps the file small
 
     producer = threading.Thread(target=traffic)
     producer.start()
-    time.sleep(1.5)
-    stop.set()
-    producer.join()
+    wake_ups = 5
+    try:
+        for _ in range(wake_ups):  # each flush lands while records keep arriving
+            assert progress.wait(30)
+            progress.clear()
+            assert log.flush()
+    finally:
+        stop.set()
+        producer.join()
     log.close()
     files = list((tmp_path / "predictions").rglob("*.parquet"))
     assert query(tmp_path, "select count(*) from LOG") == [(sent,)]
-    assert sent > 1_000
-    assert len(files) <= 1.5 / 0.25 + 3  # the wake-ups, the final drain, and slack
+    assert sent >= 500 * wake_ups
+    assert len(files) <= wake_ups + 2  # the wake-ups, the writer's last drain, close's drain
 
 
 def test_request_fields_follow_their_rows(tmp_path: Path, clock: SimulatedClock) -> None:

@@ -13,8 +13,10 @@ import polars as pl
 import pytest
 
 from tradeloop.data.simulator import simulate
+from tradeloop.errors import BadInput
+from tradeloop.evaluation.backtest import run_backtest
+from tradeloop.evaluation.positions import PositionRule
 from tradeloop.features import compute_features
-from tradeloop.serving.protocol_trading import position
 from tradeloop.spec import BacktestSpec, SimulatorSpec, Spec
 
 SPEC = Spec(name="t")
@@ -63,7 +65,9 @@ def test_signals_use_the_batch_feature_values(
         x = np.array([row[n] for n in NAMES], dtype=np.float32)
         expected = 1 / (1 + np.exp(-float(x @ np.array(WEIGHTS, dtype=np.float32))))
         assert sig["prediction"] == pytest.approx(expected, rel=1e-5)
-        assert sig["position"] == position(sig["prediction"], BacktestSpec())
+        assert sig["position"] == PositionRule.for_task(BacktestSpec(), "classification").scalar(
+            sig["prediction"]
+        )
         assert (sig["model"], sig["version"], sig["variant"]) == ("demo", "5", "champion")
 
 
@@ -225,8 +229,47 @@ def test_duplicate_bar_and_empty_batch(trading_stack: Any) -> None:
     assert httpx.post(trading_stack.url + "/v1/bars", json={"bar": [bar]}).status_code == 400
 
 
-def test_position_rule() -> None:
-    spec = BacktestSpec(long_threshold=0.55, short_threshold=0.45)
-    assert [position(p, spec) for p in (0.6, 0.55, 0.5, 0.45, 0.4)] == [1, 0, 0, 0, -1]
-    no_short = BacktestSpec(long_threshold=0.55, short_threshold=0.45, allow_short=False)
-    assert position(0.1, no_short) == 0
+def test_a_regression_model_is_not_served_on_probability_thresholds(
+    trading_app: Callable[..., Any],
+) -> None:
+    """The backtest refuses 0.52/0.48 for a regression model (they would short every bar);
+    the gateway built for one refuses them too, rather than trade on them."""
+    with pytest.raises(BadInput, match="regression model"):
+        trading_app(task="regression")
+
+
+def test_signals_trade_like_the_backtest(
+    make_app: Callable[..., Any],
+    models: Any,
+    deployer: Callable[..., None],
+    onnx_linear: Callable[..., bytes],
+    live: Any,
+    bars: pl.DataFrame,
+) -> None:
+    """A regression model's signal takes the position the backtest's ledger gives the same
+    prediction, with the same spec."""
+    backtest = BacktestSpec(long_threshold=0.0005, short_threshold=-0.0005)
+    batch = compute_features(bars, SPEC.features)
+    last = batch.filter(pl.col("timestamp") == batch["timestamp"].max()).sort("symbol")
+    raw = last.select(NAMES).to_numpy() @ np.array(WEIGHTS)
+    bias = -float(np.median(raw))  # one symbol long, one flat, one short
+    models.put("demo", "6", onnx_linear(WEIGHTS, bias, classifier=False), NAMES)
+    deployer(("champion", "6", "live", 100))
+    app = make_app(features=SPEC.features, backtest=backtest, task="regression")
+    url = live(app).url
+    httpx.post(url + "/v1/bars", json={"bars": bars_json(bars)}).raise_for_status()
+    positions = []
+    for symbol in ("AAA", "BBB", "CCC"):
+        sig = httpx.get(f"{url}/v1/signals/{symbol}").json()
+        frame = pl.DataFrame(
+            {
+                "timestamp": [bars["timestamp"][0], bars["timestamp"][1]],
+                "symbol": [symbol, symbol],
+                "prediction": [sig["prediction"], 0.0],
+                "close": [1.0, 1.0],
+            }
+        )
+        ledger = run_backtest(frame, backtest, task="regression").ledger
+        assert sig["position"] == ledger["position"][0]
+        positions.append(sig["position"])
+    assert sorted(positions) == [-1, 0, 1], positions  # every side of the rule was met

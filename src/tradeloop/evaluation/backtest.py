@@ -6,11 +6,9 @@ the NEXT bar's return, close[t+1] / close[t] - 1. A signal never earns its own b
 `delay` (bars between the signal and the return it earns) must be >= 1, so same-bar execution
 cannot be asked for. `delay=2` models a signal that can only be traded a bar later.
 
-Positions: +1 when prediction > long_threshold, -1 when prediction < short_threshold (and
-`allow_short`), else 0; a missing prediction is flat. For `task="classification"` the
-prediction is P(up) and the thresholds are probabilities in [0, 1]. For `task="regression"`
-the prediction is the forward return and the thresholds are returns centred on 0 (e.g.
-long_threshold: 0.0005, short_threshold: -0.0005); probability-like thresholds such as the
+Positions: `tradeloop.evaluation.positions.PositionRule`, the rule serving and live grading
+use too (+1 above long_threshold, -1 below short_threshold if `allow_short`, else 0; a
+missing prediction is flat). For a regression model, probability-like thresholds such as the
 default 0.52/0.48 are refused, as they would short every bar.
 
 Costs: (cost_bps + slippage_bps) / 1e4 * |Δposition|, charged on the bar whose return the new
@@ -22,8 +20,8 @@ of the net returns of the symbols with a return realized then.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
-from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -37,33 +35,13 @@ from tradeloop.evaluation.metrics import (
     return_metrics,
     spearman_ic,
 )
-from tradeloop.evaluation.parallel import Background
+from tradeloop.evaluation.positions import PositionRule, Task, signal_thresholds
 from tradeloop.evaluation.result import BacktestResult, plot_equity
 from tradeloop.spec import BacktestSpec
 
-Task = Literal["classification", "regression"]
 _IC_THREAD_ABOVE = 50_000  # ledger rows from which the IC runs beside the other metrics
 
 __all__ = ["BacktestResult", "Task", "plot_equity", "run_backtest", "signal_thresholds"]
-
-
-def signal_thresholds(spec: BacktestSpec, task: Task) -> tuple[float, float]:
-    """(long, short) thresholds for `task`; BadInput when they do not fit it."""
-    long_t, short_t = spec.long_threshold, spec.short_threshold
-    if task not in ("classification", "regression"):
-        raise BadInput(f"task must be 'classification' or 'regression', got {task!r}")
-    if task == "classification" and not (short_t >= 0.0 and long_t <= 1.0):
-        raise BadInput(
-            f"backtest thresholds {long_t}/{short_t} are not probabilities in [0, 1], "
-            "which a classification model predicts"
-        )
-    if task == "regression" and not (short_t <= 0.0 <= long_t):
-        raise BadInput(
-            f"backtest: for a regression model the thresholds are predicted returns centred on "
-            f"0 (e.g. long_threshold: 0.0005, short_threshold: -0.0005); got "
-            f"long_threshold={long_t}, short_threshold={short_t}"
-        )
-    return long_t, short_t
 
 
 def _require(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -143,14 +121,11 @@ def _sorted_unique(grid: pl.DataFrame) -> pl.DataFrame:
     return grid
 
 
-def _ledger(
-    grid: pl.DataFrame, long_t: float, short_t: float, allow_short: bool, cost: float, delay: int
-) -> pl.DataFrame:
+def _ledger(grid: pl.DataFrame, rule: PositionRule, cost: float, delay: int) -> pl.DataFrame:
     """Per (symbol, bar): signal, held position, next-bar return, cost and net return."""
-    sym, pred, pos = pl.col("symbol"), pl.col("prediction"), pl.col("position")
+    sym, pos = pl.col("symbol"), pl.col("position")
     last = (sym != sym.shift(-1)).fill_null(True)
-    short = -1.0 if allow_short else 0.0
-    signal = pl.when(pred > long_t).then(1.0).when(pred < short_t).then(short).otherwise(0.0)
+    signal = rule.expr(pl.col("prediction"))
     held = pl.col("signal")
     if delay > 1:
         held = held.shift(delay - 1).over("symbol").fill_null(0.0)
@@ -213,7 +188,7 @@ def _metrics(
     returns: np.ndarray,
     ppy: float,
     n_sym: int,
-    ic: Background[float] | None = None,
+    ic: Future[float] | None = None,
 ) -> dict[str, float]:
     """The metrics of a ledger; `ic`, if given, is the IC already being computed."""
     np_col = {c: ledger.get_column(c).to_numpy() for c in ("position", "gross_return", "delta")}
@@ -255,24 +230,31 @@ def run_backtest(
         )
     if frequency is not None and frequency <= timedelta(0):
         raise BadInput(f"frequency must be positive, got {frequency}")
-    long_t, short_t = signal_thresholds(spec, task)
+    rule = PositionRule.for_task(spec, task)
     grid = _grid(predictions, bars)
     cost = (spec.cost_bps + spec.slippage_bps) / 1e4
-    ledger = _ledger(grid, long_t, short_t, spec.allow_short, cost, delay)
+    ledger = _ledger(grid, rule, cost, delay)
     if ledger.height == 0:
         raise BadInput("nothing to backtest: every symbol has a single bar (no next-bar return)")
     symbols = ledger.get_column("symbol").unique(maintain_order=True).to_list()
-    # The IC's two rankings are most of the work: they sort on another core meanwhile.
-    ic = (
-        Background(lambda: _ic(ledger, len(symbols))) if ledger.height >= _IC_THREAD_ABOVE else None
-    )
     ppy = spec.periods_per_year or periods_per_year(frequency or _median_spacing(ledger), calendar)
+    # The IC's two rankings are most of the work: they sort on another core meanwhile.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tradeloop-metrics") as pool:
+        ic = pool.submit(_ic, ledger, len(symbols)) if ledger.height >= _IC_THREAD_ABOVE else None
+        result = _summarize(ledger, symbols, ppy, ic)
+    return result
+
+
+def _summarize(
+    ledger: pl.DataFrame, symbols: list[object], ppy: float, ic: Future[float] | None
+) -> BacktestResult:
     port = _portfolio(ledger, len(symbols))
     returns = port.get_column("net_return").to_numpy()
     metrics = _metrics(ledger, returns, ppy, len(symbols), ic)
     # Portfolio costs and turnover: per bar, the equal-weight mean over the symbols present.
     metrics["costs"] = float(port.get_column("cost").sum())
-    metrics["turnover"] = float(port.get_column("delta").mean())
+    turnover = port.get_column("delta").mean()
+    metrics["turnover"] = float(turnover) if isinstance(turnover, int | float) else 0.0
     per_symbol: dict[str, dict[str, float]] = {}
     if len(symbols) == 1:  # the portfolio is the symbol: don't compute it twice
         per_symbol[str(symbols[0])] = dict(metrics)

@@ -5,7 +5,8 @@ Conventions (every metric is a finite float, so gates, JSON and MLflow never mee
 - Returns are simple per-bar returns, net of costs; the equity curve compounds them from 1.0.
 - `annualized_return` is geometric (CAGR over `n / periods_per_year` years);
   `annualized_volatility` is the sample std (ddof=1) times sqrt(periods_per_year).
-- `sharpe` = mean / std * sqrt(ppy) with a zero risk-free rate; `sortino` divides by the
+- `sharpe` = mean / std * sqrt(ppy) with a zero risk-free rate (`sharpe`, the one definition
+  the backtest and live grading share); `sortino` divides by the
   downside deviation sqrt(mean(min(r, 0)^2)) over all bars (target 0). A ratio whose
   denominator is zero (no variation, no losing bar, fewer than 2 bars) is 0.0: no evidence.
 - `max_drawdown` is a positive fraction of the running peak, counted from the starting 1.0.
@@ -22,13 +23,13 @@ Conventions (every metric is a finite float, so gates, JSON and MLflow never mee
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Literal
 
 import numpy as np
 import polars as pl
-
-from tradeloop.evaluation.parallel import pair
 
 Calendar = Literal["continuous", "weekdays"]
 
@@ -71,6 +72,20 @@ def max_drawdown(equity: np.ndarray) -> float:
     return float(np.max(1.0 - equity / peak))
 
 
+def sharpe(returns: np.ndarray, periods_per_year: float | None = None) -> float | None:
+    """mean / std (ddof=1) of per-period returns, times sqrt(periods_per_year) when given
+    (else per period), with a zero risk-free rate. None with fewer than 2 returns or no
+    variation: no evidence is not a number (`return_metrics` reports that as 0.0)."""
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size < 2:
+        return None
+    std = float(r.std(ddof=1))
+    if not std > 0:
+        return None
+    ratio = float(r.mean()) / std
+    return ratio * math.sqrt(periods_per_year) if periods_per_year else ratio
+
+
 def return_metrics(returns: np.ndarray, ppy: float) -> dict[str, float]:
     """Total/annualized return, volatility, Sharpe, Sortino and max drawdown of net returns."""
     r = np.asarray(returns, dtype=np.float64)
@@ -89,7 +104,7 @@ def return_metrics(returns: np.ndarray, ppy: float) -> dict[str, float]:
         "total_return": total,
         "annualized_return": annual,
         "annualized_volatility": std * scale,
-        "sharpe": mean / std * scale if std > 0 else 0.0,
+        "sharpe": sharpe(r, ppy) or 0.0,
         "sortino": mean / downside * scale if downside > 0 and n > 1 else 0.0,
         "max_drawdown": max_drawdown(np.concatenate(([1.0], equity))),
     }
@@ -186,6 +201,17 @@ def _pearson_by_group(codes: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.nda
 
 
 _PARALLEL_ABOVE = 50_000  # rows from which the second ranking gets a thread of its own
+R = tuple[np.ndarray, np.ndarray]
+
+
+def _pair(first: Callable[[], R], second: Callable[[], R], parallel: bool) -> tuple[R, R]:
+    """(first(), second()), the second on another core when `parallel`: numpy's sorts release
+    the GIL. Leaving the pool waits for it, so an error in `first` leaves no thread behind."""
+    if not parallel:
+        return first(), second()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tradeloop-metrics") as pool:
+        other = pool.submit(second)
+        return first(), other.result()
 
 
 def spearman_ic(
@@ -201,7 +227,7 @@ def spearman_ic(
     if prediction.size < 2:
         return 0.0
     if n_symbols < MIN_CROSS_SECTION:
-        (rp, _), (rr, _) = pair(
+        (rp, _), (rr, _) = _pair(
             lambda: _ranks(prediction, None),
             lambda: _ranks(realized, None),
             parallel=prediction.size >= _PARALLEL_ABOVE,
@@ -217,7 +243,7 @@ def spearman_ic(
         rr = _column_ranks(realized.reshape(n_symbols, t))
         corr = _pearson_columns(rp, rr)
     else:
-        (rp, codes), (rr, _) = pair(
+        (rp, codes), (rr, _) = _pair(
             lambda: _ranks(prediction, timestamps),
             lambda: _ranks(realized, timestamps),
             parallel=prediction.size >= _PARALLEL_ABOVE,

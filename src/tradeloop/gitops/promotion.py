@@ -26,11 +26,18 @@ from typing import Any, Literal, TypeVar
 
 from tradeloop.clock import Clock
 from tradeloop.errors import BadInput
-from tradeloop.gitops.desired import NAME_PATTERN, Pin, pin_path, read_pin
+from tradeloop.gitops.desired import Pin, pin_path, read_pin
+from tradeloop.gitops.messages import (
+    PROPOSAL_PREFIX,
+    check_name,
+    one_line,
+    promotion_message,
+    proposal_branch,
+    rollback_message,
+)
 from tradeloop.gitops.repo import ConcurrentUpdate, GitRepo, Identity
 from tradeloop.spec import GitSpec
 
-PROPOSAL_PREFIX = "tradeloop/promote-"
 MAX_ATTEMPTS = 10
 
 T = TypeVar("T")
@@ -94,74 +101,6 @@ class Proposal:
         }
 
 
-def proposal_branch(model: str, version: str) -> str:
-    """One branch per target: its name is the identity that prevents a second proposal."""
-    return f"{PROPOSAL_PREFIX}{model}-v{version}"
-
-
-def _check_name(what: str, value: str) -> str:
-    value = str(value)
-    if not NAME_PATTERN.match(value):
-        raise BadInput(f"{what} {value!r} is not a valid name (letters, digits, '.', '_', '-')")
-    return value
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _message(
-    subject: str, lines: list[str], details: Mapping[str, str] | None, trailers: dict[str, str]
-) -> str:
-    body = [line for line in lines if line]
-    body += [f"{k}: {_one_line(v)}" for k, v in (details or {}).items()]
-    trailer_text = "\n".join(f"{k}: {v}" for k, v in trailers.items())
-    parts = [subject, "\n".join(body), trailer_text]
-    return "\n\n".join(p for p in parts if p) + "\n"
-
-
-def promotion_message(
-    model: str,
-    version: str,
-    previous: str | None,
-    reason: str,
-    details: Mapping[str, str] | None = None,
-) -> str:
-    """`promote demo v3 to production`, why, and trailers a machine can read back."""
-    trailers = {"Tradeloop-Model": model, "Tradeloop-Version": version}
-    if previous is not None:
-        trailers["Tradeloop-Previous"] = previous
-    trailers["Tradeloop-Action"] = "promote"
-    return _message(
-        f"promote {model} v{version} to production",
-        [f"reason: {_one_line(reason)}", f"previous: v{previous}" if previous else ""],
-        details,
-        trailers,
-    )
-
-
-def rollback_message(
-    model: str,
-    rejected: str,
-    restore: str | None,
-    reason: str,
-    details: Mapping[str, str] | None = None,
-) -> str:
-    to = f"v{restore}" if restore is not None else "no model"
-    trailers = {
-        "Tradeloop-Model": model,
-        "Tradeloop-Version": restore if restore is not None else "none",
-        "Tradeloop-Rejected": rejected,
-        "Tradeloop-Action": "rollback",
-    }
-    return _message(
-        f"rollback {model} v{rejected} to {to} in production",
-        [f"reason: {_one_line(reason)}", f"rejected: v{rejected} (never rolled out again)"],
-        details,
-        trailers,
-    )
-
-
 def _retrying(step: Callable[[], T]) -> T:
     """Run a read-compute-CAS step until it lands; the branch moving means: recompute."""
     for attempt in range(MAX_ATTEMPTS):
@@ -205,9 +144,9 @@ def propose_or_apply(
     pin's `rejected` list: RejectedVersion. `previous` defaults to the currently pinned version.
     """
     repo = GitRepo(repo_path, identity)
-    model, version = _check_name("model", model), _check_name("version", version)
+    model, version = check_name("model", model), check_name("version", version)
     if previous is not None:
-        previous = _check_name("previous version", previous)
+        previous = check_name("previous version", previous)
     if git.mode not in ("direct", "proposal"):
         raise BadInput(f"deployment.git.mode: {git.mode!r} is not direct or proposal")
 
@@ -223,7 +162,7 @@ def propose_or_apply(
             return GitChange("noop", git.branch, head, False, f"{where} already pins v{version}")
         now = clock.now()
         prev = previous if previous is not None else (pin.version if pin else None)
-        new_pin = Pin(model, version, prev, now, _one_line(reason), pin.rejected if pin else ())
+        new_pin = Pin(model, version, prev, now, one_line(reason), pin.rejected if pin else ())
         msg = promotion_message(model, version, prev, reason, details)
         if git.mode == "direct":
             sha = repo.commit_file(git.branch, ppath, new_pin.to_yaml(), msg, when=now)
@@ -322,9 +261,7 @@ def close_proposal(
     under whoever is on it); `proposals()` then shows it as rejected or merged.
     """
     repo = GitRepo(repo_path, identity)
-    return _close(
-        repo, proposal_branch(_check_name("model", model), _check_name("version", version))
-    )
+    return _close(repo, proposal_branch(check_name("model", model), check_name("version", version)))
 
 
 def _close(repo: GitRepo, branch: str) -> str | None:
@@ -373,10 +310,10 @@ def record_rollback(
     nothing serves. Idempotent: repeating it commits nothing and deletes nothing more.
     """
     repo = GitRepo(repo_path, identity)
-    model = _check_name("model", model)
-    rejected_version = _check_name("version", rejected_version)
+    model = check_name("model", model)
+    rejected_version = check_name("version", rejected_version)
     if restore_version is not None:
-        restore_version = _check_name("version", restore_version)
+        restore_version = check_name("version", restore_version)
     if restore_version == rejected_version:
         raise BadInput(f"cannot roll v{rejected_version} back to itself")
 
@@ -406,7 +343,7 @@ def record_rollback(
             restore_version,
             prev,
             now,
-            _one_line(f"rollback of v{rejected_version}: {reason}"),
+            one_line(f"rollback of v{rejected_version}: {reason}"),
             rejected,
         )
         msg = rollback_message(model, rejected_version, restore_version, reason, details)

@@ -22,33 +22,12 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tradeloop.errors import BadInput, RuntimeFailure
-
-GIT_TIMEOUT_S = 60.0
-
-# Variables that would point git at another repository, index or identity than the one we mean:
-# set when tradeloop runs inside a git hook, or by a user's shell. Never inherited.
-_GIT_ENV_DROP = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-    "GIT_AUTHOR_NAME",
-    "GIT_AUTHOR_EMAIL",
-    "GIT_AUTHOR_DATE",
-    "GIT_COMMITTER_NAME",
-    "GIT_COMMITTER_EMAIL",
-    "GIT_COMMITTER_DATE",
-    "GIT_CONFIG_PARAMETERS",
-)
+from tradeloop.gitops.commits import Commit, Identity, commit_message, commit_subject, date_env
+from tradeloop.gitops.git import run_git
 
 
 class UncommittedEdits(BadInput):
@@ -57,56 +36,6 @@ class UncommittedEdits(BadInput):
 
 class ConcurrentUpdate(RuntimeFailure):
     """A branch moved (or appeared) between reading it and updating it. Re-read and retry."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Author and committer of every commit tradeloop makes; works with no git identity set."""
-
-    name: str = "tradeloop"
-    email: str = "tradeloop@localhost"
-
-    def config_args(self) -> list[str]:
-        # author.* and committer.* (git >= 2.22) override user.*: set all so ours always wins.
-        args: list[str] = []
-        for key in ("user", "author", "committer"):
-            args += ["-c", f"{key}.name={self.name}", "-c", f"{key}.email={self.email}"]
-        return args
-
-
-@dataclass(frozen=True)
-class Commit:
-    sha: str
-    subject: str
-    trailers: dict[str, str]  # `Key: value` lines of the message's last paragraph
-    time: datetime  # committer time, UTC
-    author: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "sha": self.sha,
-            "subject": self.subject,
-            "trailers": dict(self.trailers),
-            "time": self.time.isoformat(),
-            "author": self.author,
-        }
-
-
-def _git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_DROP}
-    env["GIT_TERMINAL_PROMPT"] = "0"  # never wait for a password on a controller
-    if extra:
-        env.update(extra)
-    return env
-
-
-def _date_env(when: datetime | None) -> dict[str, str]:
-    if when is None:
-        return {}
-    if when.tzinfo is None:
-        raise ValueError("commit time must be timezone-aware")
-    stamp = f"@{int(when.timestamp())} +0000"
-    return {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
 
 
 class GitRepo:
@@ -122,32 +51,17 @@ class GitRepo:
         if not p.is_dir():
             raise BadInput(f"{p}: not a folder, so not a git repository")
         self.path = p.resolve()
-        try:
-            proc = subprocess.run(
-                [
-                    "git",
-                    "rev-parse",
-                    "--is-bare-repository",
-                    "--absolute-git-dir",
-                    "--show-prefix",
-                ],
-                cwd=self.path,
-                env=_git_env(),
-                capture_output=True,
-                text=True,
-                stdin=subprocess.DEVNULL,
-                timeout=GIT_TIMEOUT_S,
-            )
-        except FileNotFoundError as exc:
-            raise RuntimeFailure(
-                "git is not installed; tradeloop keeps intent in a git repo"
-            ) from exc
+        proc = run_git(
+            ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-prefix"],
+            cwd=self.path,
+            ok=None,
+        )
         if proc.returncode != 0:
             raise BadInput(
-                f"{self.path}: not a git repository ({proc.stderr.strip()}); "
+                f"{self.path}: not a git repository ({proc.stderr.decode().strip()}); "
                 "create one with `tradeloop init` or `git init`"
             )
-        lines = proc.stdout.splitlines()
+        lines = proc.stdout.decode().splitlines()
         self.bare = lines[0].strip() == "true"
         self.git_dir = Path(lines[1].strip())
         self.prefix = lines[2].strip() if len(lines) > 2 and not self.bare else ""
@@ -172,47 +86,7 @@ class GitRepo:
         env: Mapping[str, str] | None = None,
         ok: Sequence[int] = (0,),
     ) -> subprocess.CompletedProcess[bytes]:
-        cmd = ["git", *args]
-        data = input.encode() if isinstance(input, str) else input
-        try:
-            proc = subprocess.run(
-                cmd,
-                cwd=cwd or self.root,  # repository paths are root-relative, whatever the cwd
-                env=_git_env(env),
-                input=data,
-                stdin=None if data is not None else subprocess.DEVNULL,
-                capture_output=True,
-                timeout=GIT_TIMEOUT_S,
-            )
-        except FileNotFoundError as exc:
-            raise RuntimeFailure(
-                "git is not installed; tradeloop keeps intent in a git repo"
-            ) from exc
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeFailure(
-                f"`{self._show(args)}` took more than {GIT_TIMEOUT_S:.0f}s in {self.path} "
-                "(a credential or signing prompt?)"
-            ) from exc
-        if proc.returncode not in ok:
-            err = proc.stderr.decode(errors="replace").strip()
-            raise RuntimeFailure(
-                f"`{self._show(args)}` failed in {self.root} (exit {proc.returncode}): {err}"
-            )
-        return proc
-
-    @staticmethod
-    def _show(args: Sequence[str]) -> str:
-        shown: list[str] = ["git"]
-        skip = False
-        for a in args:  # the identity flags are noise in an error message
-            if skip:
-                skip = False
-                continue
-            if a == "-c":
-                skip = True
-                continue
-            shown.append(a if " " not in a else repr(a))
-        return " ".join(shown)
+        return run_git(args, cwd=cwd or self.root, input=input, env=env, ok=ok)
 
     def _out(
         self,
@@ -395,8 +269,8 @@ class GitRepo:
             parent,
             "-F",
             "-",
-            input=_message(message),
-            env=_date_env(when),
+            input=commit_message(message),
+            env=date_env(when),
         )
 
     def commit_file(
@@ -419,7 +293,7 @@ class GitRepo:
         tree = None if self.bare else self.checked_out(branch)
         if tree is None:
             new = self.make_commit(old, path, content, message, when)
-            self.update_ref(branch, new, old, reason=f"tradeloop: {_subject(message)}")
+            self.update_ref(branch, new, old, reason=f"tradeloop: {commit_subject(message)}")
             return new
         return self._commit_in_worktree(tree, branch, old, path, content, message, when)
 
@@ -475,8 +349,8 @@ class GitRepo:
                 "--",
                 path,
                 cwd=tree,
-                input=_message(message),
-                env=_date_env(when),
+                input=commit_message(message),
+                env=date_env(when),
                 ok=(0, 1, 128),
             )
         if proc.returncode != 0:
@@ -504,14 +378,3 @@ class GitRepo:
                 (tree / path).write_bytes(text.encode())
         except (BadInput, RuntimeFailure, OSError):
             pass  # best effort: the error being raised is the one that matters
-
-
-def _message(message: str) -> str:
-    text = message.strip("\n")
-    if not text.strip():
-        raise ValueError("a commit needs a message that says what and why")
-    return text + "\n"
-
-
-def _subject(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else "commit"

@@ -5,8 +5,8 @@ Each evaluation grades the most recent `window` predictions whose outcome is kno
 each (variant, model_version). Definitions follow the backtest that gated the model, so live
 and offline figures are comparable:
 
-- position: +1 when prediction > long threshold, -1 when < short threshold (if shorting is
-  allowed), else 0 — `tradeloop.evaluation.backtest`'s rule.
+- position: `tradeloop.evaluation.positions.PositionRule`, the backtest's rule (+1 above the
+  long threshold, -1 below the short one if shorting is allowed, else 0; missing is flat).
 - hit_rate: share of predictions *holding a position* whose position x forward return > 0
   (flat predictions are not bets). None when no prediction took a position.
 - ic: Spearman correlation of prediction and forward return — cross-sectional per timestamp and
@@ -18,17 +18,16 @@ and offline figures are comparable:
   position|, the previous position being the same variant/version's last prediction for the
   symbol (flat before the first). Each prediction is one h-bar bet; with h > 1 the bets
   overlap, so this grades the signal rather than replaying a portfolio.
-- sharpe: the per-timestamp mean PnL (an equal-weight book, as the backtest) over its std
-  (ddof=1), times sqrt(periods_per_year / horizon) when periods_per_year is given (approximate
-  for h > 1, where returns overlap), else per period. None with fewer than 2 timestamps or no
-  variation: no evidence is not a number.
+- sharpe: `evaluation.metrics.sharpe` of the per-timestamp mean PnL (an equal-weight book, as
+  the backtest), with periods_per_year / horizon bets a year when periods_per_year is given
+  (approximate for h > 1, where returns overlap), else per period. None with fewer than 2
+  timestamps or no variation: no evidence is not a number.
 
 `performance_samples` gives the per-prediction (pnl, hit) arrays `experiment.analyze` takes.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -38,8 +37,13 @@ import numpy as np
 import polars as pl
 
 from tradeloop.errors import BadInput
-from tradeloop.evaluation.backtest import signal_thresholds
-from tradeloop.evaluation.metrics import periods_per_year, spearman_ic
+from tradeloop.evaluation.metrics import periods_per_year, sharpe, spearman_ic
+from tradeloop.evaluation.positions import (
+    DEFAULT_LONG_THRESHOLD,
+    DEFAULT_SHORT_THRESHOLD,
+    PositionRule,
+    Task,
+)
 from tradeloop.monitoring.outcomes import join_outcomes
 
 __all__ = [
@@ -52,7 +56,6 @@ __all__ = [
     "scored",
 ]
 
-Task = Literal["classification", "regression"]
 CALIBRATION_BINS = 10
 
 
@@ -62,8 +65,8 @@ class PerformanceConfig:
 
     horizon: int = 1
     window: int = 500
-    long_threshold: float = 0.52
-    short_threshold: float = 0.48
+    long_threshold: float = DEFAULT_LONG_THRESHOLD
+    short_threshold: float = DEFAULT_SHORT_THRESHOLD
     task: Task = "classification"
     allow_short: bool = True
     cost_bps: float = 0.0
@@ -84,20 +87,24 @@ class PerformanceConfig:
     def from_spec(cls, spec: Any, *, known_after: timedelta = timedelta(0)) -> PerformanceConfig:
         """From a `tradeloop.spec.Spec`: label horizon, monitoring window, the backtest's
         thresholds, costs (cost + slippage) and annualization."""
-        long_t, short_t = signal_thresholds(spec.backtest, spec.model.task)
+        rule = PositionRule.for_task(spec.backtest, spec.model.task)
         bt = spec.backtest
         ppy = bt.periods_per_year or periods_per_year(spec.data.frequency, spec.data.calendar)
         return cls(
             horizon=spec.labels.horizon,
             window=spec.monitoring.performance.window,
-            long_threshold=long_t,
-            short_threshold=short_t,
+            long_threshold=rule.long_threshold,
+            short_threshold=rule.short_threshold,
             task=spec.model.task,
             allow_short=bt.allow_short,
             cost_bps=bt.cost_bps + bt.slippage_bps,
             periods_per_year=ppy,
             known_after=known_after,
         )
+
+    @property
+    def rule(self) -> PositionRule:
+        return PositionRule(self.long_threshold, self.short_threshold, self.allow_short)
 
 
 @dataclass(frozen=True)
@@ -165,16 +172,8 @@ def scored(
     rows = join_outcomes(
         predictions, bars, horizon=config.horizon, as_of=as_of, known_after=config.known_after
     )
-    short = -1.0 if config.allow_short else 0.0
-    pred = pl.col("prediction")
     group = ["variant", "model_version", "symbol"]
-    pos = (
-        pl.when(pred > config.long_threshold)
-        .then(1.0)
-        .when(pred < config.short_threshold)
-        .then(short)
-        .otherwise(0.0)
-    )
+    pos = config.rule.expr(pl.col("prediction"))
     cost = config.cost_bps / 1e4
     rows = (
         rows.sort("variant", "model_version", "symbol", "timestamp")
@@ -198,13 +197,7 @@ def scored(
 
 def _sharpe(ts: np.ndarray, pnl: np.ndarray, ppy: float | None, horizon: int) -> float | None:
     book = pl.DataFrame({"t": ts, "p": pnl}).group_by("t").agg(pl.col("p").mean())["p"]
-    if book.len() < 2:
-        return None
-    std = book.std(ddof=1)
-    if std is None or not float(std) > 0:  # type: ignore[arg-type]
-        return None
-    sr = float(book.mean()) / float(std)  # type: ignore[arg-type]
-    return sr * math.sqrt(ppy / horizon) if ppy else sr
+    return sharpe(book.to_numpy(), ppy / horizon if ppy else None)
 
 
 def _calibration(p: np.ndarray, up: np.ndarray) -> tuple[float | None, tuple[CalibrationBin, ...]]:
@@ -244,7 +237,8 @@ def _grade(
     ok = np.isfinite(pred)
     if ok.sum() >= 2:
         ic = spearman_ic(ts[ok], pred[ok], fwd[ok], n_symbols=rows["symbol"].n_unique())
-    ece, bins = (None, ())
+    ece: float | None = None
+    bins: tuple[CalibrationBin, ...] = ()
     if config.task == "classification":
         ece, bins = _calibration(pred[ok], (fwd[ok] > 0).astype(np.float64))
     return PerformanceMetrics(

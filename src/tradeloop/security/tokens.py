@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from tradeloop.errors import BadInput, NotFound
+from tradeloop.errors import BadInput, NotFound, RuntimeFailure
 from tradeloop.store import Store
 from tradeloop.store.tables import tokens
 
@@ -49,7 +49,10 @@ def create_token(
                 name=name, role=role, token_hash=hash_token(plain), created_at=store.clock.now()
             )
         )
-        tid = int(res.inserted_primary_key[0])
+        key = res.inserted_primary_key
+        if key is None:  # SQLAlchemy types it optional; an INSERT of one row always has one
+            raise RuntimeFailure("the token insert returned no primary key")
+        tid = int(key[0])
         store.audit.append(
             actor, "token.create", f"token:{tid}", {"name": name, "role": role}, conn=conn
         )

@@ -6,11 +6,16 @@ no request, a Parquet prediction log and Prometheus metrics.
 
     app = build_app(store, "mymodel", DirectorySource("models/"), state_dir="state/")
     serve(app, host="0.0.0.0", port=8080)
+
+A protocol is a plug-in (`serving.protocol`): `register_protocol(name, factory)`, then prove it
+with `tradeloop.serving.conformance.check_serving_protocol(factory)`.
 """
 
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import ModelManager, Snapshot
 from tradeloop.serving.predlog import PredictionLog, PredictionRecord
+from tradeloop.serving.protocol import ProtocolOptions, ServingProtocol
+from tradeloop.serving.protocol_registry import register_protocol
 from tradeloop.serving.router import Router, bucket
 from tradeloop.serving.runtime import LoadedModel
 from tradeloop.serving.server import build_app, serve, uvicorn_config
@@ -25,10 +30,13 @@ __all__ = [
     "ModelSource",
     "PredictionLog",
     "PredictionRecord",
+    "ProtocolOptions",
     "Router",
+    "ServingProtocol",
     "Snapshot",
     "bucket",
     "build_app",
+    "register_protocol",
     "serve",
     "uvicorn_config",
 ]

@@ -1,5 +1,7 @@
 """The Starlette application: the protocols' routes, operational endpoints, and lifecycle.
 
+One route table (`Op`s) makes the Starlette routes, the fast path and the OpenAPI document.
+
 Startup loads what is deployed and starts the background threads (deployment polling, the
 prediction-log writer, the shadow scorer); shutdown stops polling, scores what shadow work is
 queued, then flushes the prediction log, so a graceful stop loses no record.
@@ -10,25 +12,22 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from tradeloop.serving import protocol_mlflow, protocol_trading, protocol_v2
-from tradeloop.serving.gateway import Ctx, Gateway, ok
+from tradeloop.serving.context import Ctx
+from tradeloop.serving.gateway import Gateway, ok
 from tradeloop.serving.hot_routes import GatewayApp, hot_routes
 from tradeloop.serving.http import ApiError, JSONResponse, error_body
 from tradeloop.serving.metrics import CONTENT_TYPE
-from tradeloop.serving.openapi import openapi_document
-from tradeloop.serving.protocol_trading import TradingState
-from tradeloop.spec import BacktestSpec
+from tradeloop.serving.openapi import Open, openapi_document
+from tradeloop.serving.protocol import DocContext, Op, Reply, ServingProtocol
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,22 @@ def status(gw: Gateway) -> dict[str, Any]:
     return {"ready": snap.ready, "model": gw.model_name, "variants": variants}
 
 
-def create_app(
-    gw: Gateway,
-    *,
-    backtest: BacktestSpec,
-    trading: TradingState | None = None,
-    trading_state_file: Path | None = None,
-) -> Starlette:
-    app_version = _version()
+class Healthz(Open):
+    status: str
+
+
+class Status(Open):
+    ready: bool
+    model: str
+    variants: list[dict[str, Any]]
+
+
+class Document(Open):
+    """This OpenAPI document."""
+
+
+def operational(gw: Gateway, document: Callable[[], dict[str, Any]]) -> list[Op]:
+    """Health, readiness, metrics, this document and the admin reload: every gateway has them."""
 
     async def healthz(request: Request, ctx: Ctx) -> Response:
         return ok({"status": "ok"})
@@ -79,16 +86,7 @@ def create_app(
         return Response(gw.metrics.exposition(), media_type=CONTENT_TYPE)
 
     async def openapi(request: Request, ctx: Ctx) -> Response:
-        primary = gw.snapshot.primary
-        doc = openapi_document(
-            model_name=gw.model_name,
-            features=list(primary.model.feature_names) if primary else [],
-            versions=sorted({s.version for s in gw.snapshot.served.values()}),
-            trading=trading is not None,
-            require_token=gw.serving.require_token,
-            version=app_version,
-        )
-        return ok(doc)
+        return ok(document())
 
     async def reload(request: Request, ctx: Ctx) -> Response:
         await gw.auth.require(ctx, "operator")  # always: it acts on the server
@@ -97,21 +95,54 @@ def create_app(
         await to_thread.run_sync(gw.manager.refresh)
         return ok(status(gw))
 
-    routes: list[Route] = [
-        *protocol_mlflow.routes(gw),
-        *protocol_v2.routes(gw),
-        *(protocol_trading.routes(gw, trading, backtest) if trading is not None else []),
-        Route("/healthz", gw.endpoint("/healthz", healthz), methods=["GET"]),
-        Route("/readyz", gw.endpoint("/readyz", readyz), methods=["GET"]),
-        Route("/metrics", gw.endpoint("/metrics", metrics), methods=["GET"]),
-        Route("/openapi.json", gw.endpoint("/openapi.json", openapi), methods=["GET"]),
-        Route("/admin/reload", gw.endpoint("/admin/reload", reload), methods=["POST"]),
+    state = Reply("Status", "Every deployed variant is loaded")
+    return [
+        Op("GET", "/healthz", healthz, "healthz", {200: Reply("Healthz", "The process is up")}),
+        Op("GET", "/readyz", readyz, "readyz", {200: state, 503: Reply("Status", "Not ready")}),
+        Op(
+            "GET",
+            "/metrics",
+            metrics,
+            "metrics",
+            {200: Reply(None, "Prometheus text format", "text/plain")},
+        ),
+        Op("GET", "/openapi.json", openapi, "openapi", {200: Reply("Document", "This document")}),
+        Op(
+            "POST",
+            "/admin/reload",
+            reload,
+            "admin_reload",
+            {200: Reply("Status", "State after the reload")},
+            summary="Re-read deployment state now",
+            operator=True,
+        ),
     ]
+
+
+def create_app(gw: Gateway, protocols: Sequence[ServingProtocol]) -> Starlette:
+    """The app speaking `protocols` (see `tradeloop.serving.protocol`) plus `operational`."""
+    app_version = _version()
+
+    def document() -> dict[str, Any]:
+        snap = gw.snapshot
+        primary = snap.primary
+        doc = DocContext(
+            model_name=gw.model_name,
+            features=tuple(primary.model.feature_names) if primary else (),
+            versions=tuple(sorted({s.version for s in snap.served.values()})),
+            require_token=gw.serving.require_token,
+        )
+        models = [m for p in protocols for m in p.schemas(doc)]
+        return openapi_document(ops, [*models, Healthz, Status, Document], doc, version=app_version)
+
+    ops = [op for p in protocols for op in p.operations()] + operational(gw, document)
+    routes = [op.route(gw) for op in ops]
+    v2_prefixes = tuple({"/" + op.path.split("/")[1] for op in ops if op.style == "v2"})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         """Unmatched paths and methods, in the protocol's error shape."""
         assert isinstance(exc, HTTPException)
-        style = "v2" if request.url.path.startswith("/v2") else "mlflow"
+        style = "v2" if request.url.path.startswith(v2_prefixes) else "mlflow"
         if exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
         elif exc.status_code == 404:
@@ -128,8 +159,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         gw.predlog.start()
         gw.shadow.start()
-        if trading is not None and trading_state_file is not None:
-            trading.load(trading_state_file)
+        for p in protocols:
+            p.start()
         gw.manager.start()
         if getattr(app.state, "freeze_gc", False):
             # Everything alive now (modules, models) lives as long as the process. Freezing it
@@ -143,24 +174,15 @@ def create_app(
             gw.manager.stop()
             gw.shadow.close()
             gw.predlog.close()
-            if trading is not None and trading_state_file is not None:
-                try:
-                    trading.save(trading_state_file)
-                except OSError:
-                    log.exception("could not save the online-feature state")
+            for p in protocols:
+                p.stop()
 
     hot = hot_routes(
-        routes,
-        {
-            "/invocations": {},
-            "/v2/models/{name}/infer": {"name": gw.model_name},
-            "/v1/bars": {},
-            "/v1/signals/{symbol}": {},
-        },
+        routes, {path: fixed for p in protocols for path, fixed in p.hot_paths().items()}
     )
     app = GatewayApp(
         hot=hot, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
     )
     app.state.gateway = gw
-    app.state.trading = trading
+    app.state.protocols = {p.name: p for p in protocols}
     return app

@@ -6,17 +6,13 @@ refused) tokens are remembered for `ttl` seconds: a revoked token stops working 
 
 from __future__ import annotations
 
-import hashlib
 import time
-from typing import TYPE_CHECKING
 
 from anyio import to_thread
 
-from tradeloop.security.tokens import TokenInfo, role_allows, verify_token
+from tradeloop.security.tokens import TokenInfo, hash_token, role_allows, verify_token
+from tradeloop.serving.context import Ctx
 from tradeloop.serving.http import ApiError
-
-if TYPE_CHECKING:
-    from tradeloop.serving.gateway import Ctx
 from tradeloop.store import Store
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tradeloop"'}
@@ -50,7 +46,7 @@ class Auth:
         return info
 
     async def _lookup(self, token: str) -> TokenInfo | None:
-        key = hashlib.sha256(token.encode()).hexdigest()
+        key = hash_token(token)
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:

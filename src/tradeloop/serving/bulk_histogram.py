@@ -73,11 +73,11 @@ class BulkHistogram(Collector):
         arr = np.asarray(values, np.float64).reshape(-1)
         arr = arr[~np.isnan(arr)]
         # side="left": a value equal to a bound belongs to that bound's bucket (le means <=)
-        counts = np.bincount(
+        per_bucket = np.bincount(
             np.searchsorted(self._np_bounds, arr, side="left"), minlength=len(self._bounds) + 1
         )
         total = float(arr.sum())
-        nonzero = [(i, c) for i, c in enumerate(counts.tolist()) if c]
+        nonzero = [(i, c) for i, c in enumerate(per_bucket.tolist()) if c]
         with self._lock:
             child = self._child(labels)
             for i, c in nonzero:

@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from tradeloop.clock import Clock
 from tradeloop.serving.auth import Auth
+from tradeloop.serving.context import Ctx
 from tradeloop.serving.http import ApiError, JSONResponse, error_response
 from tradeloop.serving.inputs import Rows, matrix_for
 from tradeloop.serving.metrics import GatewayMetrics
@@ -38,24 +39,7 @@ VARIANT_HEADER = "x-tradeloop-variant"
 KEY_HEADER = "x-tradeloop-key"
 REQUEST_ID_HEADER = "x-request-id"
 
-
-class Ctx:
-    """Per-request facts: headers (read once into a dict; Starlette's `Headers.get` scans the
-    header list on every call), and what the metrics and response headers need."""
-
-    __slots__ = ("headers", "request_id", "t0", "variant", "version")
-
-    def __init__(self, headers: dict[bytes, bytes]) -> None:
-        self.t0 = time.perf_counter()
-        self.headers = headers
-        self.request_id = ""
-        self.variant = ""
-        self.version = ""
-
-    def header(self, name: str) -> str | None:
-        """A request header by lower-case name (ASGI servers lower-case them)."""
-        v = self.headers.get(name.encode())
-        return None if v is None else v.decode("latin-1")
+__all__ = ["Ctx", "Gateway", "Handler", "Scored", "off_loop", "ok"]
 
 
 class Scored(NamedTuple):

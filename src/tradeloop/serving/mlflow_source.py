@@ -46,6 +46,7 @@ def project_app(project: Project, registry: Registry, **overrides: Any) -> Starl
         "clock": project.clock,
         "serving": spec.deployment.serving,
         "backtest": spec.backtest,
+        "task": spec.model.task,
         "features": list(spec.features),
         **overrides,
     }

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tradeloop.background import Worker
 from tradeloop.clock import Clock
 from tradeloop.serving.metrics import GatewayMetrics
 
@@ -91,9 +92,7 @@ class PredictionLog:
         self._accepted = 0  # records queued
         self._handled = 0  # records written (or lost to a write error)
         self._done = threading.Condition(threading.Lock())
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(self._drain, name="tradeloop-predlog", interval=flush_interval)
         self.dropped = 0
         metrics.predlog_queue_depth.set_function(lambda: self._queued)
 
@@ -122,19 +121,17 @@ class PredictionLog:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        if self._thread is None:
+        if not self._worker.running:
             _warm_up()
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="tradeloop-predlog", daemon=True)
-            self._thread.start()
+            self._worker.start()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record queued before this call is on disk (or failed to write)."""
         with self._lock:
             target = self._accepted
-        if self._thread is None:
+        if not self._worker.running:
             self._drain()
-        self._wake.set()
+        self._worker.wake()
         deadline = time.monotonic() + timeout
         with self._done:
             while self._handled < target:
@@ -146,21 +143,10 @@ class PredictionLog:
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the writer once it has written everything queued (graceful shutdown)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._worker.stop(timeout)
         self._drain()
 
     # ------------------------------------------------------------------ writer
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_interval)
-            self._wake.clear()
-            self._drain()
-        self._drain()
 
     def _drain(self) -> None:
         """Write what was queued when the drain began; later records wait for the next one.

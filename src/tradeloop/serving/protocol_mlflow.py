@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
 
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from tradeloop.serving.gateway import Ctx, Gateway, Scored, off_loop
+from tradeloop.serving.context import Ctx
+from tradeloop.serving.gateway import Gateway, Scored, off_loop
 from tradeloop.serving.http import (
     JSON,
     ApiError,
@@ -39,6 +41,17 @@ from tradeloop.serving.inputs import (
     records_table,
     to_float32,
 )
+from tradeloop.serving.openapi import Open
+from tradeloop.serving.protocol import (
+    Base,
+    Call,
+    DocContext,
+    Example,
+    Op,
+    ProtocolOptions,
+    Reply,
+)
+from tradeloop.serving.schemas import F32, Strict, feature_name, feature_object, sized, unique
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV = "text/csv"
@@ -100,42 +113,127 @@ def parse_csv(body: bytes) -> Rows:
     return Rows(tuple(header), to_float32(values, "CSV"))
 
 
-def routes(gw: Gateway) -> list[Route]:
-    limit = gw.serving.max_body_bytes
+NAME = "mlflow"
 
-    async def invocations(request: Request, ctx: Ctx) -> Response:
-        override = await gw.authorize_predict(ctx)
-        mime, params = media_type(ctx.headers)
-        charset = params.pop("charset", "utf-8").lower()
-        if mime not in (JSON, CSV):
-            raise ApiError(
-                415, f"Content-Type must be application/json or text/csv, got {mime or 'none'!r}"
-            )
-        if charset not in ("utf-8", "utf8"):
-            raise ApiError(415, f"only UTF-8 is supported, got charset={charset}")
-        if params:
-            raise ApiError(
-                415, f"unrecognized Content-Type parameters: {', '.join(sorted(params))}"
-            )
-        body = await read_body(request, ctx.headers, limit)
-        key = gw.key(ctx)
 
-        def work() -> Scored:
-            rows = parse_payload(parse_json(body)) if mime == JSON else parse_csv(body)
-            return gw.score(rows, ctx, route="/invocations", key=key, override=override)
+def schemas(features: Sequence[str]) -> list[type[BaseModel]]:
+    n = len(features)
+    Record = feature_object("Record", features, F32, "One row: feature name to number.")
+    Columns = feature_object("Columns", features, sized(F32, 1), "Feature name to its column.")
+    rows = sized(sized(F32, n, n), 1)  # rows in the model's feature order
+    records = sized(Record, 1)
 
-        scored = await off_loop(work, len(body))
-        return JSONResponse(
-            {"predictions": [{"prediction": v} for v in scored.predictions.tolist()]}
+    split: dict[str, Any] = {
+        "columns": (unique(feature_name(features), 1), ...),
+        "data": (sized(list[F32], 1), ...),
+        "index": (list[Any], Field(default_factory=list)),
+    }
+    Split = create_model("Split", __config__=ConfigDict(extra="allow"), **split)
+
+    def one(key: str, schema: Any) -> type[BaseModel]:
+        fields: dict[str, Any] = {key: (schema, ...), "params": (dict[str, Any], {})}
+        model: type[BaseModel] = create_model(f"Invocation_{key}", __base__=Strict, **fields)
+        return model
+
+    forms = [
+        one("dataframe_split", Split),
+        one("dataframe_records", records),
+        one("instances", Union[records, rows]),  # noqa: UP007  # a Union of run-time types
+        one("inputs", Union[Columns, records, rows]),  # noqa: UP007
+    ]
+
+    class Invocation(RootModel[Union[tuple(forms)]]):  # type: ignore[misc]  # noqa: UP007
+        """MLflow scoring input: exactly one of the four formats (rows in
+        `instances`/`inputs` list the features in the model's order)."""
+
+    return [Invocation, Predictions]
+
+
+class Prediction(Open):
+    prediction: float
+
+
+class Predictions(Open):
+    predictions: list[Prediction]
+
+
+class MlflowProtocol(Base):
+    name = NAME
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    def schemas(self, doc: DocContext) -> list[type[BaseModel]]:
+        return schemas(doc.features)
+
+    def hot_paths(self) -> Mapping[str, Mapping[str, str]]:
+        return {"/invocations": {}}
+
+    def health_paths(self) -> list[str]:
+        return ["/ping", "/health"]
+
+    def example(self, features: Sequence[str], row: Sequence[float]) -> Example:
+        body = {"dataframe_split": {"columns": list(features), "data": [list(row)]}}
+        given = dict(zip(features, row, strict=True))
+        return Example(
+            (Call("POST", "/invocations", body),),
+            lambda answer: (given, float(answer["predictions"][0]["prediction"])),
         )
 
-    async def ping(request: Request, ctx: Ctx) -> Response:
-        if not gw.snapshot.live:
-            raise ApiError(503, "no model is loaded yet", "TEMPORARILY_UNAVAILABLE")
-        return Response(b"\n", media_type=JSON)  # what MLflow's server answers
+    def operations(self) -> list[Op]:
+        gw = self.gw
+        limit = gw.serving.max_body_bytes
 
-    return [
-        Route("/invocations", gw.endpoint("/invocations", invocations), methods=["POST"]),
-        Route("/ping", gw.endpoint("/ping", ping), methods=["GET"]),
-        Route("/health", gw.endpoint("/health", ping), methods=["GET"]),
-    ]
+        async def invocations(request: Request, ctx: Ctx) -> Response:
+            override = await gw.authorize_predict(ctx)
+            mime, params = media_type(ctx.headers)
+            charset = params.pop("charset", "utf-8").lower()
+            if mime not in (JSON, CSV):
+                raise ApiError(
+                    415,
+                    f"Content-Type must be application/json or text/csv, got {mime or 'none'!r}",
+                )
+            if charset not in ("utf-8", "utf8"):
+                raise ApiError(415, f"only UTF-8 is supported, got charset={charset}")
+            if params:
+                raise ApiError(
+                    415, f"unrecognized Content-Type parameters: {', '.join(sorted(params))}"
+                )
+            body = await read_body(request, ctx.headers, limit)
+            key = gw.key(ctx)
+
+            def work() -> Scored:
+                rows = parse_payload(parse_json(body)) if mime == JSON else parse_csv(body)
+                return gw.score(rows, ctx, route="/invocations", key=key, override=override)
+
+            scored = await off_loop(work, len(body))
+            return JSONResponse(
+                {"predictions": [{"prediction": v} for v in scored.predictions.tolist()]}
+            )
+
+        async def ping(request: Request, ctx: Ctx) -> Response:
+            if not gw.snapshot.live:
+                raise ApiError(503, "no model is loaded yet", "TEMPORARILY_UNAVAILABLE")
+            return Response(b"\n", media_type=JSON)  # what MLflow's server answers
+
+        loaded = Reply(None, "A model is loaded (body is a newline, as MLflow sends)")
+        health = "MLflow health check: 200 once a model is loaded"
+        return [
+            Op(
+                "POST",
+                "/invocations",
+                invocations,
+                "invocations",
+                {200: Reply("Predictions", "One prediction per row")},
+                (400, 413, 415, 503),
+                {JSON: "Invocation", CSV: None},
+                summary="MLflow scoring (drop-in for `mlflow models serve`)",
+                predict=True,
+            ),
+            Op("GET", "/ping", ping, "ping", {200: loaded}, (503,), summary=health),
+            Op("GET", "/health", ping, "health", {200: loaded}, (503,), summary=health),
+        ]
+
+
+def factory(gw: Gateway, options: ProtocolOptions) -> MlflowProtocol:
+    return MlflowProtocol(gw)

@@ -10,19 +10,33 @@ variant currently serving that version.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
 from math import prod
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from tradeloop.serving.gateway import Ctx, Gateway, Scored, off_loop, ok
+from tradeloop.serving.context import Ctx
+from tradeloop.serving.gateway import Gateway, Scored, off_loop, ok
 from tradeloop.serving.http import ApiError, parse_json, read_body, require_json
 from tradeloop.serving.inputs import Rows, check_unique, to_float32
 from tradeloop.serving.models import Served
+from tradeloop.serving.protocol import (
+    JSON,
+    Base,
+    Call,
+    DocContext,
+    Example,
+    Op,
+    ProtocolOptions,
+    Reply,
+)
 from tradeloop.serving.runtime import INPUT_NAME, OUTPUT_NAME
+from tradeloop.serving.schemas_v2 import schemas
 
 NUMERIC = frozenset(
     {
@@ -141,105 +155,168 @@ def parse_infer(doc: Any) -> Rows:
     return Rows(tuple(names), np.stack([v for _, _, v in tensors], axis=1))
 
 
-def routes(gw: Gateway) -> list[Route]:
-    limit = gw.serving.max_body_bytes
+NAME = "v2"
 
-    def check_model(request: Request) -> None:
-        name = request.path_params["name"]
-        if name != gw.model_name:
-            raise ApiError(404, f"unknown model {name!r}; this gateway serves {gw.model_name!r}")
 
-    def variant_for(request: Request) -> Served | None:
-        """The served variant a `/versions/{version}` path names (None without one)."""
-        check_model(request)
-        version = request.path_params.get("version")
-        if version is None:
-            return None
-        for s in gw.snapshot.served.values():
-            if s.version == version:
-                return s
-        raise ApiError(404, f"version {version!r} of {gw.model_name!r} is not being served")
+class V2Protocol(Base):
+    name = NAME
 
-    async def server_live(request: Request, ctx: Ctx) -> Response:
-        return ok({"live": True})
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
 
-    async def server_ready(request: Request, ctx: Ctx) -> Response:
-        ready = gw.snapshot.ready
-        return ok({"ready": ready}, 200 if ready else 503)
+    def schemas(self, doc: DocContext) -> list[type[BaseModel]]:
+        return schemas(doc.features)
 
-    async def server_metadata(request: Request, ctx: Ctx) -> Response:
-        from importlib.metadata import version
+    def hot_paths(self) -> Mapping[str, Mapping[str, str]]:
+        return {"/v2/models/{name}/infer": {"name": self.gw.model_name}}
 
-        return ok({"name": "tradeloop", "version": version("tradeloop"), "extensions": []})
+    def health_paths(self) -> list[str]:
+        name = self.gw.model_name
+        return ["/v2/health/live", "/v2/health/ready", f"/v2/models/{name}/ready"]
 
-    async def model_metadata(request: Request, ctx: Ctx) -> Response:
-        served = variant_for(request)
-        snap = gw.snapshot
-        served = served or snap.primary
-        if served is None:
-            raise ApiError(503, f"no version of {gw.model_name!r} is loaded yet")
-        names = list(served.model.feature_names)
-        versions = sorted({s.version for s in snap.served.values()})
-        return ok(
-            {
-                "name": gw.model_name,
-                "versions": versions,
-                "platform": PLATFORM,
-                "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, len(names)]}],
-                "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1]}],
-                "parameters": {
-                    "feature_names": names,
-                    "version": served.version,
-                    "variant": served.variant,
-                },
-            }
+    def example(self, features: Sequence[str], row: Sequence[float]) -> Example:
+        tensor = {"name": INPUT_NAME, "shape": [1, len(row)], "datatype": "FP32", "data": list(row)}
+        given = dict(zip(features, row, strict=True))
+        return Example(
+            (Call("POST", f"/v2/models/{self.gw.model_name}/infer", {"inputs": [tensor]}),),
+            lambda answer: (given, float(answer["outputs"][0]["data"][0])),
         )
 
-    async def model_ready(request: Request, ctx: Ctx) -> Response:
-        served = variant_for(request)
-        ready = served.current if served is not None else gw.snapshot.ready
-        return ok({"name": gw.model_name, "ready": ready}, 200 if ready else 503)
+    def operations(self) -> list[Op]:
+        gw = self.gw
+        limit = gw.serving.max_body_bytes
 
-    async def infer(request: Request, ctx: Ctx) -> Response:
-        override = await gw.authorize_predict(ctx)
-        served = variant_for(request)
-        if served is not None:
-            override = served.variant
-        require_json(ctx.headers)
-        raw = await read_body(request, ctx.headers, limit)
-        key = gw.key(ctx)
+        def check_model(request: Request) -> None:
+            name = request.path_params["name"]
+            if name != gw.model_name:
+                raise ApiError(
+                    404, f"unknown model {name!r}; this gateway serves {gw.model_name!r}"
+                )
 
-        def work() -> tuple[Any, Scored]:
-            doc = parse_json(raw)
-            rows = parse_infer(doc)
-            return doc, gw.score(
-                rows, ctx, route="/v2/models/{name}/infer", key=key, override=override
+        def variant_for(request: Request) -> Served | None:
+            """The served variant a `/versions/{version}` path names (None without one)."""
+            check_model(request)
+            version = request.path_params.get("version")
+            if version is None:
+                return None
+            for s in gw.snapshot.served.values():
+                if s.version == version:
+                    return s
+            raise ApiError(404, f"version {version!r} of {gw.model_name!r} is not being served")
+
+        async def server_live(request: Request, ctx: Ctx) -> Response:
+            return ok({"live": True})
+
+        async def server_ready(request: Request, ctx: Ctx) -> Response:
+            ready = gw.snapshot.ready
+            return ok({"ready": ready}, 200 if ready else 503)
+
+        async def server_metadata(request: Request, ctx: Ctx) -> Response:
+            from importlib.metadata import version
+
+            return ok({"name": "tradeloop", "version": version("tradeloop"), "extensions": []})
+
+        async def model_metadata(request: Request, ctx: Ctx) -> Response:
+            served = variant_for(request)
+            snap = gw.snapshot
+            served = served or snap.primary
+            if served is None:
+                raise ApiError(503, f"no version of {gw.model_name!r} is loaded yet")
+            names = list(served.model.feature_names)
+            versions = sorted({s.version for s in snap.served.values()})
+            return ok(
+                {
+                    "name": gw.model_name,
+                    "versions": versions,
+                    "platform": PLATFORM,
+                    "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, len(names)]}],
+                    "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1]}],
+                    "parameters": {
+                        "feature_names": names,
+                        "version": served.version,
+                        "variant": served.variant,
+                    },
+                }
             )
 
-        doc, scored = await off_loop(work, len(raw))
-        y = scored.predictions
-        body: dict[str, Any] = {
-            "model_name": gw.model_name,
-            "model_version": scored.served.version,
-            "outputs": [
-                {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [len(y)], "data": y.tolist()}
-            ],
-        }
-        if "id" in doc:
-            body["id"] = doc["id"]
-        return ok(body)
+        async def model_ready(request: Request, ctx: Ctx) -> Response:
+            served = variant_for(request)
+            ready = served.current if served is not None else gw.snapshot.ready
+            return ok({"name": gw.model_name, "ready": ready}, 200 if ready else 503)
 
-    def r(path: str, fn: Any, method: str = "GET") -> Route:
-        return Route(path, gw.endpoint(path, fn, style="v2"), methods=[method])
+        async def infer(request: Request, ctx: Ctx) -> Response:
+            override = await gw.authorize_predict(ctx)
+            served = variant_for(request)
+            if served is not None:
+                override = served.variant
+            require_json(ctx.headers)
+            raw = await read_body(request, ctx.headers, limit)
+            key = gw.key(ctx)
 
-    return [
-        r("/v2/models/{name}/infer", infer, "POST"),
-        r("/v2/models/{name}/versions/{version}/infer", infer, "POST"),
-        r("/v2", server_metadata),
-        r("/v2/health/live", server_live),
-        r("/v2/health/ready", server_ready),
-        r("/v2/models/{name}", model_metadata),
-        r("/v2/models/{name}/ready", model_ready),
-        r("/v2/models/{name}/versions/{version}", model_metadata),
-        r("/v2/models/{name}/versions/{version}/ready", model_ready),
-    ]
+            def work() -> tuple[Any, Scored]:
+                doc = parse_json(raw)
+                rows = parse_infer(doc)
+                return doc, gw.score(
+                    rows, ctx, route="/v2/models/{name}/infer", key=key, override=override
+                )
+
+            doc, scored = await off_loop(work, len(raw))
+            y = scored.predictions
+            body: dict[str, Any] = {
+                "model_name": gw.model_name,
+                "model_version": scored.served.version,
+                "outputs": [
+                    {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [len(y)], "data": y.tolist()}
+                ],
+            }
+            if "id" in doc:
+                body["id"] = doc["id"]
+            return ok(body)
+
+        ready, not_ready = Reply("Ready", "Ready"), Reply("Ready", "Not ready")
+        ops = [
+            Op(
+                "GET",
+                "/v2",
+                server_metadata,
+                "v2_server_metadata",
+                {200: Reply("ServerMetadata", "Server metadata")},
+            ),
+            Op("GET", "/v2/health/live", server_live, "v2_live", {200: Reply("Live", "Live")}),
+            Op("GET", "/v2/health/ready", server_ready, "v2_ready", {200: ready, 503: not_ready}),
+        ]
+        for suffix in ("", "/versions/{version}"):
+            base, op = f"/v2/models/{{name}}{suffix}", "_version" if suffix else ""
+            ops += [
+                Op(
+                    "GET",
+                    base,
+                    model_metadata,
+                    f"v2_model_metadata{op}",
+                    {200: Reply("ModelMetadata", "Model metadata")},
+                    (404, 503),
+                ),
+                Op(
+                    "GET",
+                    base + "/ready",
+                    model_ready,
+                    f"v2_model_ready{op}",
+                    {200: Reply("ModelReady", "Ready"), 503: Reply("ModelReady", "Not ready")},
+                    (404,),
+                ),
+                Op(
+                    "POST",
+                    base + "/infer",
+                    infer,
+                    f"v2_infer{op}",
+                    {200: Reply("InferResponse", "Predictions as the tensor 'prediction'")},
+                    (400, 404, 413, 415, 503),
+                    {JSON: "InferRequest"},
+                    predict=True,
+                ),
+            ]
+        return [dataclasses.replace(o, style="v2") for o in ops]
+
+
+def factory(gw: Gateway, options: ProtocolOptions) -> V2Protocol:
+    return V2Protocol(gw)

@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import uvicorn
@@ -23,13 +23,15 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from tradeloop.clock import Clock
+from tradeloop.evaluation.positions import PositionRule, Task
 from tradeloop.serving.app import create_app
 from tradeloop.serving.auth import Auth
 from tradeloop.serving.gateway import Gateway
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import ModelManager
 from tradeloop.serving.predlog import PredictionLog
-from tradeloop.serving.protocol_trading import TradingState
+from tradeloop.serving.protocol import ProtocolFactory, ProtocolOptions
+from tradeloop.serving.protocol_registry import PROTOCOLS
 from tradeloop.serving.router import Router
 from tradeloop.serving.shadow import ShadowScorer
 from tradeloop.serving.source import ModelSource
@@ -49,6 +51,8 @@ def build_app(
     serving: ServingSpec | None = None,
     backtest: BacktestSpec | None = None,
     features: list[FeatureSpec] | None = None,
+    task: Task = "classification",
+    protocols: Mapping[str, ProtocolFactory] | None = None,
     poll_interval: float = 2.0,
     predlog_queue: int = 100_000,
     predlog_batch_rows: int = 20_000,
@@ -60,7 +64,9 @@ def build_app(
     """The gateway for one registered model.
 
     `features` (the spec's) turns on the trading endpoints; their online state is kept in
-    `<state_dir>/online_features.json` across restarts. Predictions go to
+    `<state_dir>/online_features.json` across restarts, and their positions follow
+    `backtest`'s thresholds for a model of `task`, as the backtest's do (BadInput when they do
+    not fit the task). `protocols`: name -> factory (default: every registered protocol). Predictions go to
     `<state_dir>/predictions/`. `app.state.gateway` exposes the parts (for tests and the CLI).
     """
     clock = clock or store.clock
@@ -87,13 +93,14 @@ def build_app(
         clock=clock,
         serving=serving,
     )
-    trading = TradingState(list(features)) if features else None
-    return create_app(
-        gw,
-        backtest=backtest or BacktestSpec(),
-        trading=trading,
-        trading_state_file=state / "online_features.json" if trading else None,
+    options = ProtocolOptions(
+        rule=PositionRule.for_task(backtest or BacktestSpec(), task),
+        features=tuple(features or ()),
+        state_dir=state,
     )
+    factories = PROTOCOLS if protocols is None else protocols
+    speaking = [p for f in factories.values() if (p := f(gw, options)) is not None]
+    return create_app(gw, speaking)
 
 
 def uvicorn_config(app: Starlette, host: str, port: int, **overrides: object) -> uvicorn.Config:

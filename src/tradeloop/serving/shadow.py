@@ -15,6 +15,7 @@ from datetime import datetime
 
 import numpy as np
 
+from tradeloop.background import Worker
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import Served
 from tradeloop.serving.predlog import PredictionLog, PredictionRecord
@@ -41,11 +42,9 @@ class ShadowScorer:
         self.max_queue = max_queue
         self.interval = interval
         self._q: deque[_Job] = deque()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(self._drain, name="tradeloop-shadow", interval=interval)
         self.scored = 0
 
     def submit(
@@ -65,31 +64,17 @@ class ShadowScorer:
             self._q.append((served, x, ts, request_id, key, route))
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="tradeloop-shadow", daemon=True)
-            self._thread.start()
+        self._worker.start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Score what is queued, then stop (before the prediction log closes)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._worker.stop(timeout)
         self._drain()
 
     def join(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far is scored and logged."""
-        self._wake.set()
+        self._worker.wake()
         return self._idle.wait(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            self._drain()
-        self._drain()
 
     def _drain(self) -> None:
         jobs: list[_Job] = []
