@@ -131,7 +131,7 @@ def test_feature_names_must_not_be_key_columns() -> None:
 
 def test_each_rule_is_one_function_runtime_code_can_call() -> None:
     """The rules the spec applies at load time, called on values built in code."""
-    with pytest.raises(ValueError, match=r"^backtest thresholds are probabilities"):
+    with pytest.raises(ValueError, match=r"^backtest thresholds 0.001/-0.001 are not probabilities"):
         check_thresholds(0.001, -0.001, "classification")
     check_thresholds(0.001, -0.001, "regression")
     with pytest.raises(ValueError, match=r"^short_threshold must be <= long_threshold$"):

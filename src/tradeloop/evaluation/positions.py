@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from tradeloop.errors import BadInput
-from tradeloop.spec import BacktestSpec
+from tradeloop.spec import BacktestSpec, check_threshold_order, check_thresholds
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[Task, ...] = ("classification", "regression")
@@ -48,21 +48,15 @@ __all__ = [
 
 
 def signal_thresholds(spec: BacktestSpec, task: Task) -> tuple[float, float]:
-    """(long, short) thresholds for `task`; BadInput when they do not fit it."""
+    """(long, short) thresholds for `task`; BadInput when they do not fit it (the spec's own
+    rules, applied again for specs built in code)."""
     long_t, short_t = spec.long_threshold, spec.short_threshold
     if task not in TASKS:
         raise BadInput(f"task must be 'classification' or 'regression', got {task!r}")
-    if task == "classification" and not (short_t >= 0.0 and long_t <= 1.0):
-        raise BadInput(
-            f"backtest thresholds {long_t}/{short_t} are not probabilities in [0, 1], "
-            "which a classification model predicts"
-        )
-    if task == "regression" and not (short_t <= 0.0 <= long_t):
-        raise BadInput(
-            f"backtest: for a regression model the thresholds are predicted returns centred on "
-            f"0 (e.g. long_threshold: 0.0005, short_threshold: -0.0005); got "
-            f"long_threshold={long_t}, short_threshold={short_t}"
-        )
+    try:
+        check_thresholds(long_t, short_t, task)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
     return long_t, short_t
 
 
@@ -73,8 +67,10 @@ class PositionRule:
     allow_short: bool = True
 
     def __post_init__(self) -> None:
-        if self.short_threshold > self.long_threshold:
-            raise BadInput("short_threshold must be <= long_threshold")
+        try:
+            check_threshold_order(self.long_threshold, self.short_threshold)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from exc
 
     @classmethod
     def for_task(cls, spec: BacktestSpec, task: Task) -> PositionRule:

@@ -78,8 +78,7 @@ class PerformanceConfig:
             raise BadInput(f"horizon must be >= 1, got {self.horizon}")
         if self.window < 1:
             raise BadInput(f"window must be >= 1, got {self.window}")
-        if self.short_threshold > self.long_threshold:
-            raise BadInput("short_threshold must be <= long_threshold")
+        _ = self.rule  # PositionRule refuses thresholds out of order: one definition
         if self.cost_bps < 0:
             raise BadInput(f"cost_bps must be >= 0, got {self.cost_bps}")
 

@@ -62,14 +62,19 @@ def check_threshold_order(long_t: float, short_t: float) -> None:
 
 def check_thresholds(long_t: float, short_t: float, task: str) -> None:
     """The thresholds fit the model's prediction: probabilities for a classifier, returns
-    around 0 for a regressor. ValueError otherwise."""
+    around 0 for a regressor. ValueError otherwise. The one definition: the spec applies it at
+    load time, and `evaluation.positions` again for rules built in code."""
     if task == "regression" and not short_t <= 0.0 <= long_t:
         raise ValueError(
-            "backtest thresholds are predicted returns for a regression model: use values "
-            "around 0 (e.g. long_threshold: 0.0005, short_threshold: -0.0005)"
+            "backtest: for a regression model the thresholds are predicted returns centred on "
+            "0 (e.g. long_threshold: 0.0005, short_threshold: -0.0005); got "
+            f"long_threshold={long_t}, short_threshold={short_t}"
         )
     if task == "classification" and not (short_t >= 0.0 and long_t <= 1.0):
-        raise ValueError("backtest thresholds are probabilities for a classification model")
+        raise ValueError(
+            f"backtest thresholds {long_t}/{short_t} are not probabilities in [0, 1], "
+            "which a classification model predicts"
+        )
 
 
 class ChampionGate(SpecModel):
