@@ -60,7 +60,7 @@ def prepare(tmp: Path) -> tuple[Path, dict[str, str], list[str], np.ndarray]:
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
-    from tradeloop.cli.project_cmds import init_project
+    from tradeloop.templates import init_project
     from tradeloop.data.source import checked_bars
     from tradeloop.project import Project
     from tradeloop.store import deployments as dep

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tradeloop.cli.project_cmds import example_spec
+from tradeloop.templates import example_spec
 from tradeloop.errors import SpecError
 from tradeloop.spec import Spec, load_spec, parse_duration, parse_spec
 
