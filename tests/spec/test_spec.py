@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tradeloop.templates import example_spec
 from tradeloop.errors import SpecError
 from tradeloop.spec import Spec, load_spec, parse_duration, parse_spec
+from tradeloop.templates import example_spec
 
 
 def _problems(text: str) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 from tests.training.conftest import shrink
 
 from tradeloop.project import Project
+from tradeloop.registry.champion import promote_version
 from tradeloop.registry.mlflow_registry import (
     CHALLENGER,
     CHAMPION,
@@ -21,7 +22,6 @@ from tradeloop.registry.mlflow_registry import (
     REQUIRED_TAGS,
     Registry,
 )
-from tradeloop.registry.champion import promote_version
 from tradeloop.training.pipeline import train
 
 TRADELOOP = str(Path(sys.executable).with_name("tradeloop"))
