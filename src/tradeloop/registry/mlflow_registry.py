@@ -11,9 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
-import os
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloop.errors import HashMismatch, NotFound, RuntimeFailure
 from tradeloop.faults import crash_point
-from tradeloop.registry.tracking import TrackedRun, open_run
+from tradeloop.registry.tracking import TrackedRun, open_run, quiet_mlflow
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -43,17 +40,6 @@ REQUIRED_TAGS = (
     "features",
     "gates_passed",
 )
-
-
-def quiet_mlflow() -> None:
-    """MLflow logs migrations and emits warnings on every start; keep the CLI's output ours."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-    for name in ("mlflow", "alembic", "mlflow.store", "mlflow.tracking"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="mlflow")
 
 
 def sha256_file(path: Path) -> str:

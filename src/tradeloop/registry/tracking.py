@@ -10,8 +10,11 @@ recorded here too.
 
 from __future__ import annotations
 
+import logging
+import os
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +25,17 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 MODEL_NAME = "model"  # the logged model's name, as `mlflow.onnx.log_model(name="model")` gave
+
+
+def quiet_mlflow() -> None:
+    """MLflow logs migrations and emits warnings on every start; keep the CLI's output ours."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    for name in ("mlflow", "alembic", "mlflow.store", "mlflow.tracking"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="mlflow")
 
 
 @dataclass(frozen=True)
