@@ -60,10 +60,10 @@ def prepare(tmp: Path) -> tuple[Path, dict[str, str], list[str], np.ndarray]:
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
-    from tradeloop.cli.project_cmds import init_project
     from tradeloop.data.source import checked_bars
     from tradeloop.project import Project
     from tradeloop.store import deployments as dep
+    from tradeloop.templates import init_project
     from tradeloop.training.adapters import make_adapter
     from tradeloop.training.dataset import training_frame, xy
     from tradeloop.training.pipeline import train

@@ -5,7 +5,7 @@ TradeloopError
  │    ├── SpecError      tradeloop.yaml is invalid (carries file:line: path: message)
  │    └── DataError      market data refused by validation
  ├── NotFound            a version, run or object that does not exist
- ├── IntegrityError      a hash did not match (artifact or audit chain)
+ ├── HashMismatch        a hash did not match (artifact or audit chain)
  └── RuntimeFailure      exit code 1: something broke while doing valid work
 """
 
@@ -36,7 +36,9 @@ class NotFound(TradeloopError):
     exit_code = 2
 
 
-class IntegrityError(TradeloopError):
+class HashMismatch(TradeloopError):
+    """Named apart from SQLAlchemy's `IntegrityError`, which the store catches."""
+
     exit_code = 1
 
 

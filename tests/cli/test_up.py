@@ -15,7 +15,7 @@ import pytest
 
 from tests.net import free_port
 from tests.training.conftest import shrink
-from tradeloop.cli.project_cmds import init_project
+from tradeloop.templates import init_project
 
 TRADELOOP = str(Path(sys.executable).with_name("tradeloop"))
 

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import select
 from tests.training.conftest import shrink
 
-from tradeloop.cli.project_cmds import _git, init_project
 from tradeloop.clock import SimulatedClock
 from tradeloop.control.deployer import DeployerController
 from tradeloop.control.manager import Manager
@@ -29,6 +28,8 @@ from tradeloop.registry.mlflow_registry import CHAMPION
 from tradeloop.security.tokens import create_token
 from tradeloop.store import deployments as dep
 from tradeloop.store.tables import training_triggers
+from tradeloop.templates import git as _git
+from tradeloop.templates import init_project
 
 TRADELOOP = str(Path(sys.executable).with_name("tradeloop"))
 

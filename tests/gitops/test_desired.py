@@ -140,7 +140,7 @@ def test_a_project_in_a_subfolder_reads_its_own_files(tmp_path: Path) -> None:
 
 
 def test_a_repository_made_by_tradeloop_init(tmp_path: Path) -> None:
-    from tradeloop.cli.project_cmds import init_project
+    from tradeloop.templates import init_project
 
     init_project(tmp_path / "p", "demo")
     repo = GitRepo(tmp_path / "p")

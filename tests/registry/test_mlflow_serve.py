@@ -28,7 +28,7 @@ def test_mlflow_models_serve_answers_like_the_onnx_file(
     p = Project.load(small_project)
     result = train(p)
     assert result.version is not None
-    reg = Registry(p.mlflow_uri, p.mlflow_artifacts)
+    reg = Registry.for_project(p)
     (version,) = reg.versions(p.spec.name)
     session = ort.InferenceSession(str(reg.model_dir(version) / ONNX_FILE))
     rows = np.random.default_rng(3).normal(0, 0.02, (5, len(p.spec.feature_names)))

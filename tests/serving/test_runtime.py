@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from tradeloop.errors import BadInput, IntegrityError
+from tradeloop.errors import BadInput, HashMismatch
 from tradeloop.serving.runtime import LoadedModel, session_options
 from tradeloop.serving.source import ModelArtifact
 
@@ -46,7 +46,7 @@ def test_tampered_bytes_are_refused(onnx_linear: Callable[..., bytes]) -> None:
     blob = onnx_linear([1.0, 2.0])
     good_sha = hashlib.sha256(blob).hexdigest()
     tampered = blob.replace(b"linear", b"lineat")
-    with pytest.raises(IntegrityError, match="sha256"):
+    with pytest.raises(HashMismatch, match="sha256"):
         LoadedModel(artifact(tampered, ["a", "b"], good_sha))
 
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from tradeloop.cli.project_cmds import example_spec
 from tradeloop.errors import SpecError
 from tradeloop.spec import (
     AlertRule,
@@ -19,6 +18,7 @@ from tradeloop.spec import (
     parse_duration,
     parse_spec,
 )
+from tradeloop.templates import example_spec
 
 
 def _problems(text: str) -> list[str]:
@@ -131,7 +131,9 @@ def test_feature_names_must_not_be_key_columns() -> None:
 
 def test_each_rule_is_one_function_runtime_code_can_call() -> None:
     """The rules the spec applies at load time, called on values built in code."""
-    with pytest.raises(ValueError, match=r"^backtest thresholds 0.001/-0.001 are not probabilities"):
+    with pytest.raises(
+        ValueError, match=r"^backtest thresholds 0.001/-0.001 are not probabilities"
+    ):
         check_thresholds(0.001, -0.001, "classification")
     check_thresholds(0.001, -0.001, "regression")
     with pytest.raises(ValueError, match=r"^short_threshold must be <= long_threshold$"):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tradeloop.cli.project_cmds import init_project
+from tradeloop.templates import init_project
 
 
 def shrink(spec_path: Path, **subs: str) -> None:

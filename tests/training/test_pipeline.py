@@ -14,6 +14,7 @@ import pytest
 from tests.training.conftest import shrink
 
 from tradeloop.project import Project
+from tradeloop.registry.champion import promote_version
 from tradeloop.registry.mlflow_registry import (
     CHALLENGER,
     CHAMPION,
@@ -21,14 +22,13 @@ from tradeloop.registry.mlflow_registry import (
     REQUIRED_TAGS,
     Registry,
 )
-from tradeloop.registry.promotion import promote_version
 from tradeloop.training.pipeline import train
 
 TRADELOOP = str(Path(sys.executable).with_name("tradeloop"))
 
 
 def _registry(p: Project) -> Registry:
-    return Registry(p.mlflow_uri, p.mlflow_artifacts)
+    return Registry.for_project(p)
 
 
 def test_train_registers_a_gated_version_with_lineage(small_project: Path) -> None:
@@ -68,7 +68,7 @@ def test_train_registers_a_gated_version_with_lineage(small_project: Path) -> No
 
 
 def test_impossible_gate_registers_nothing_and_names_it(tmp_path: Path) -> None:
-    from tradeloop.cli.project_cmds import init_project
+    from tradeloop.templates import init_project
 
     spec = init_project(tmp_path / "g", "gated")
     shrink(spec, **{"  min_sharpe: 0.0": "  min_sharpe: 1000.0"})

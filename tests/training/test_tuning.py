@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import optuna
 import pytest
 import sqlalchemy as sa
 
+from tradeloop.clock import SimulatedClock
 from tradeloop.errors import BadInput
 from tradeloop.spec import LightGBMModel, LinearModel, SplitSpec, TrainingSpec, TuningSpec
 from tradeloop.training.adapters import make_adapter
@@ -44,6 +45,7 @@ def data(n_bars: int = 300, n_symbols: int = 2) -> tuple[np.ndarray, np.ndarray,
 
 
 LINEAR = make_adapter(LinearModel(type="linear"), seed=1)
+START = datetime(2024, 1, 1, tzinfo=UTC)  # SimulatedClock's default start
 
 
 def test_sqlite_study_scores_folds_and_reports_each_trial(tmp_path: Path) -> None:
@@ -156,30 +158,40 @@ def test_same_seed_same_search() -> None:
 
 def test_timeout_is_respected_and_stops_between_folds() -> None:
     X, y, folds = data()
+    clock = SimulatedClock()
 
     def slow(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        time.sleep(0.6)
+        clock.sleep(0.6)  # each fold's scoring takes 0.6 s of the tuning clock
         return ic_score(y_true, y_pred)
 
-    t0 = time.monotonic()
-    result = tune(LINEAR, training(10_000, timeout="1s"), X, y, folds, slow, study_name="t")
-    elapsed = time.monotonic() - t0
-    # fold 0 ends at ~0.6 s, fold 1 at ~1.2 s; fold 2 never starts: past the 1 s budget
+    result = tune(
+        LINEAR, training(10_000, timeout="1s"), X, y, folds, slow, study_name="t", clock=clock
+    )
+    # fold 0 ends at 0.6 s, fold 1 at 1.2 s; fold 2 never starts: past the 1 s budget
     (trial,) = result.trials
     assert trial["state"] == "PRUNED"
     assert len(trial["fold_scores"]) == 2
-    assert elapsed < 3.0  # slack for a loaded machine; the fold count above is the proof
+    assert clock.now() - START == timedelta(seconds=1.2)  # no fold ran past the deadline
     assert result.best_value is None and result.best_params == {}
 
 
 def test_timeout_stops_the_search_between_trials() -> None:
     X, y, folds = data()
-    t0 = time.monotonic()
-    result = tune(LINEAR, training(10_000, timeout="1s"), X, y, folds, ic_score, study_name="t")
-    elapsed = time.monotonic() - t0
-    assert 1 <= len(result.trials) < 10_000
-    longest = max(t["duration_s"] for t in result.trials)
-    assert 1.0 <= elapsed < 1.0 + longest + 1.0  # at most the trial running at the deadline
+    clock = SimulatedClock()
+    scored: list[float] = []
+
+    def timed(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        clock.sleep(0.125)  # a trial (three folds) takes 0.375 s of the tuning clock
+        scored.append(ic_score(y_true, y_pred))
+        return scored[-1]
+
+    result = tune(
+        LINEAR, training(10_000, timeout="1s"), X, y, folds, timed, study_name="t", clock=clock
+    )
+    # trials 0 and 1 end at 0.375 s and 0.75 s; trial 2 started in budget and runs to the end
+    # of its folds (1.125 s); no fourth trial starts after the deadline
+    assert [t["state"] for t in result.trials] == ["COMPLETE"] * 3
+    assert len(scored) == 9 and clock.now() - START == timedelta(seconds=1.125)
     assert result.best_value is not None
 
 

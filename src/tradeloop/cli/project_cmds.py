@@ -2,59 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, handle_errors, out
-from tradeloop.errors import BadInput, RuntimeFailure
-from tradeloop.spec import SPEC_FILENAME, format_duration, load_spec, parse_spec
-
-
-def example_spec(name: str = "demo") -> str:
-    text = resources.files("tradeloop.templates").joinpath("tradeloop.yaml").read_text()
-    return text.replace("name: demo", f"name: {name}", 1)
-
-
-def _git(cwd: Path, *args: str) -> None:
-    try:
-        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-    except FileNotFoundError as exc:
-        raise RuntimeFailure("git is not installed; tradeloop keeps intent in a git repo") from exc
-    except subprocess.CalledProcessError as exc:
-        raise RuntimeFailure(f"git {' '.join(args)} failed: {exc.stderr.strip()}") from exc
-
-
-def init_project(directory: Path, name: str | None = None) -> Path:
-    """A git repository with a commented, working example spec. Refuses to overwrite one."""
-    directory = directory.resolve()
-    spec_path = directory / SPEC_FILENAME
-    if spec_path.exists():
-        raise BadInput(f"{spec_path} already exists; not overwriting it")
-    pname = name or directory.name.lower().replace(" ", "-")
-    text = example_spec(pname)
-    parse_spec(text)  # the example must always be valid
-    directory.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(text)
-    (directory / ".gitignore").write_text(".tradeloop/\n")
-    if not (directory / ".git").exists():
-        _git(directory, "init", "-q", "-b", "main")
-    _git(directory, "add", SPEC_FILENAME, ".gitignore")
-    _git(
-        directory,
-        "-c",
-        "user.name=tradeloop",
-        "-c",
-        "user.email=tradeloop@localhost",
-        "commit",
-        "-q",
-        "-m",
-        "tradeloop init: example pipeline spec",
-    )
-    return spec_path
+from tradeloop.spec import format_duration, load_spec
+from tradeloop.templates import init_project
 
 
 def register(app: typer.Typer) -> None:

@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
                 raise BadInput("--weight and --shadow exclude each other")
             if weight is not None and not 0 < weight < 100:
                 raise BadInput(f"--weight must be between 1 and 99, got {weight}")
-            reg = Registry(project.mlflow_uri, project.mlflow_artifacts)
+            reg = Registry.for_project(project)
             v = reg.get(name, version)
             if v.rejected:
                 raise BadInput(f"v{version} was rejected; it cannot be deployed")

@@ -18,7 +18,7 @@ models_app = typer.Typer(help="Registered model versions.", no_args_is_help=True
 def _registry(project: Project):  # type: ignore[no-untyped-def]
     from tradeloop.registry.mlflow_registry import Registry
 
-    return Registry(project.mlflow_uri, project.mlflow_artifacts)
+    return Registry.for_project(project)
 
 
 def register(app: typer.Typer) -> None:
@@ -157,7 +157,7 @@ def card(
 @handle_errors
 def promote(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     """Make VERSION the champion (audited). The deployment path normally does this."""
-    from tradeloop.registry.promotion import promote_version
+    from tradeloop.registry.champion import promote_version
 
     project = Project.load(spec)
     doc = promote_version(

@@ -23,8 +23,8 @@ from tradeloop.control.analysis import gather, observe
 from tradeloop.control.reconciler import Context, Result
 from tradeloop.control.world import World
 from tradeloop.faults import crash_point
+from tradeloop.registry.champion import promote_version
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, STATUS_TAG, ModelVersion
-from tradeloop.registry.promotion import promote_version
 from tradeloop.spec import Spec
 from tradeloop.store import deployments as dep
 from tradeloop.store.tables import rollouts, version_decisions

@@ -29,7 +29,7 @@ class World:
 
     @classmethod
     def open(cls, project: Project) -> World:
-        return cls(project, Registry(project.mlflow_uri, project.mlflow_artifacts))
+        return cls(project, Registry.for_project(project))
 
     @property
     def clock(self) -> Clock:

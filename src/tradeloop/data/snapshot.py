@@ -19,7 +19,6 @@ import numpy as np
 import polars as pl
 
 from tradeloop.data.simulator import BAR_SCHEMA
-from tradeloop.errors import NotFound
 
 HASH_VERSION = "bars-v1"
 
@@ -37,7 +36,10 @@ def content_hash(bars: pl.DataFrame) -> str:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class DatasetSnapshot:
+    """Where a snapshot of bars is stored and what it covers (named apart from serving's
+    routing snapshot)."""
+
     hash: str
     rows: int
     symbols: list[str]
@@ -55,13 +57,15 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_snapshot(bars: pl.DataFrame, root: Path, extra: dict[str, Any] | None = None) -> Snapshot:
+def write_snapshot(
+    bars: pl.DataFrame, root: Path, extra: dict[str, Any] | None = None
+) -> DatasetSnapshot:
     """Store bars under `root/<hash>.parquet` (+ .json); idempotent for the same content."""
     root.mkdir(parents=True, exist_ok=True)
     digest = content_hash(bars)
     df = bars.sort("symbol", "timestamp")
     pq = root / f"{digest}.parquet"
-    snap = Snapshot(
+    snap = DatasetSnapshot(
         digest,
         df.height,
         sorted(df["symbol"].unique().to_list()),
@@ -76,10 +80,3 @@ def write_snapshot(bars: pl.DataFrame, root: Path, extra: dict[str, Any] | None 
     meta = {**snap.to_dict(), **(extra or {})}
     _atomic_write_bytes(root / f"{digest}.json", json.dumps(meta, indent=2, default=str).encode())
     return snap
-
-
-def read_snapshot(root: Path, digest: str) -> pl.DataFrame:
-    pq = root / f"{digest}.parquet"
-    if not pq.exists():
-        raise NotFound(f"no snapshot {digest} under {root}")
-    return pl.read_parquet(pq)

@@ -11,15 +11,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
-import os
-import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tradeloop.errors import IntegrityError, NotFound, RuntimeFailure
+from tradeloop.errors import HashMismatch, NotFound, RuntimeFailure
 from tradeloop.faults import crash_point
+from tradeloop.registry.tracking import TrackedRun, open_run, quiet_mlflow
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from tradeloop.project import Project
 
 COMPLETE_TAG = "tradeloop.complete"
 STATUS_TAG = "tradeloop.status"  # "rejected" once a rollout rejects it
@@ -36,17 +40,6 @@ REQUIRED_TAGS = (
     "features",
     "gates_passed",
 )
-
-
-def quiet_mlflow() -> None:
-    """MLflow logs migrations and emits warnings on every start; keep the CLI's output ours."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-    for name in ("mlflow", "alembic", "mlflow.store", "mlflow.tracking"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="mlflow")
 
 
 def sha256_file(path: Path) -> str:
@@ -97,25 +90,33 @@ class ModelVersion:
 
 
 class Registry:
-    """MLflow's registry seen through tradeloop's rules (complete versions, aliases, sha256)."""
+    """MLflow's registry seen through tradeloop's rules (complete versions, aliases, sha256).
 
-    def __init__(self, tracking_uri: str, artifact_root: str | None = None) -> None:
-        quiet_mlflow()
-        import mlflow
-        from mlflow.tracking import MlflowClient
+    Takes its `MlflowClient` rather than a URI, and never touches MLflow's process-global
+    tracking state, so two projects in one process keep separate stores.
+    """
 
-        self.tracking_uri = tracking_uri
+    def __init__(self, client: MlflowClient, artifact_root: str | None = None) -> None:
+        self.client = client
         self.artifact_root = artifact_root
-        # MLflow exports the URI into os.environ; put back the user's own, or the next
-        # project opened in this process would silently use this one's tracking store.
-        before = os.environ.get("MLFLOW_TRACKING_URI")
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        if before is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = before
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    @classmethod
+    def open(cls, tracking_uri: str, artifact_root: str | None = None) -> Registry:
+        """A registry on its own client; the store is both tracking and model registry."""
+        quiet_mlflow()
+        from mlflow import MlflowClient
+
+        return cls(
+            MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri), artifact_root
+        )
+
+    @classmethod
+    def for_project(cls, project: Project) -> Registry:
+        return cls.open(project.mlflow_uri, project.mlflow_artifacts)
+
+    @property
+    def tracking_uri(self) -> str:
+        return str(self.client.tracking_uri)
 
     # ------------------------------------------------------------------------ experiments
 
@@ -129,6 +130,20 @@ class Registry:
             Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
             location = Path(self.artifact_root).resolve().as_uri()
         return str(self.client.create_experiment(name, artifact_location=location))
+
+    @contextlib.contextmanager
+    def start_run(
+        self,
+        pipeline: str,
+        run_name: str,
+        tags: Mapping[str, str],
+        *,
+        parent_run_id: str | None = None,
+    ) -> Iterator[TrackedRun]:
+        """A run in the pipeline's experiment: FINISHED on success, FAILED if the block raises."""
+        experiment = self.experiment_id(pipeline)
+        with open_run(self.client, experiment, run_name, tags, parent_run_id=parent_run_id) as run:
+            yield run
 
     # --------------------------------------------------------------------------- versions
 
@@ -231,7 +246,10 @@ class Registry:
             self.client.create_registered_model(
                 name, description=f"tradeloop pipeline {name}", tags={"tradeloop": "true"}
             )
-        mv = self.client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
+        source, model_id = self._storage_of(model_uri)
+        mv = self.client.create_model_version(
+            name, source, run_id=run_id, tags=tags, model_id=model_id
+        )
         version = str(mv.version)
         crash_point("version_created")
         if alias:
@@ -240,13 +258,37 @@ class Registry:
         self.client.set_model_version_tag(name, version, COMPLETE_TAG, "true")
         return self.get(name, version)
 
+    def _storage_of(self, model_uri: str) -> tuple[str, str | None]:
+        """A LoggedModel URI as its artifact location and id. MLflow's SQL registry would look
+        a `models:/m-...` source up through its process-global tracking URI (its own TODO in
+        `create_model_version`), so versions are registered from the location itself; serving
+        `models:/NAME/VERSION` resolves to the same folder either way."""
+        ref = model_uri.removeprefix("models:/")
+        if model_uri.startswith("models:/m-") and "/" not in ref:
+            return str(self.client.get_logged_model(ref).artifact_location), ref
+        return model_uri, None
+
     # ------------------------------------------------------------------------- artifacts
 
     def model_dir(self, version: ModelVersion) -> Path:
-        import mlflow
+        return self.model_dir_of(version.source)
 
-        local = mlflow.artifacts.download_artifacts(artifact_uri=version.source)
-        return Path(local)
+    def model_dir_of(self, model_uri: str) -> Path:
+        """The local folder of a logged model (`models:/m-...`), from this registry's store.
+
+        MLflow resolves `models:/` and `runs:/` URIs through its process-global tracking URI,
+        so they are resolved here through the client, down to a plain artifact location.
+        """
+        from mlflow.artifacts import download_artifacts
+
+        uri = self.tracking_uri
+        location, model_id = self._storage_of(model_uri)
+        if model_id is not None:
+            return Path(download_artifacts(artifact_uri=location, tracking_uri=uri))
+        if model_uri.startswith("runs:/"):
+            run_id, _, path = model_uri.removeprefix("runs:/").partition("/")
+            return Path(self.client.download_artifacts(run_id, path))
+        return Path(download_artifacts(artifact_uri=model_uri, tracking_uri=uri, registry_uri=uri))
 
     def fetch_onnx(self, name: str, version: str) -> tuple[bytes, ModelVersion]:
         """The version's ONNX bytes, refused unless their sha256 equals the `onnx_sha256` tag."""
@@ -257,13 +299,11 @@ class Registry:
         data = path.read_bytes()
         actual = hashlib.sha256(data).hexdigest()
         if actual != v.tags.get("onnx_sha256"):
-            raise IntegrityError(
+            raise HashMismatch(
                 f"{name} v{version}: {ONNX_FILE} sha256 {actual[:12]}… does not match the "
                 f"registered onnx_sha256 {v.tags.get('onnx_sha256', '?')[:12]}…; refusing it"
             )
         return data, v
 
     def run_artifact(self, run_id: str, path: str) -> Path:
-        import mlflow
-
-        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path))
+        return Path(self.client.download_artifacts(run_id, path))

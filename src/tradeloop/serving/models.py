@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from tradeloop.errors import IntegrityError, TradeloopError
+from tradeloop.errors import HashMismatch, TradeloopError
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.runtime import LoadedModel
 from tradeloop.serving.source import ModelSource
@@ -130,7 +130,7 @@ class ModelManager:
     def _load(self, version: str) -> LoadedModel:
         try:
             model = LoadedModel(self.source.fetch(self.model_name, version))
-        except IntegrityError as exc:
+        except HashMismatch as exc:
             self._failure(version, "integrity_error", exc)
             raise
         except TradeloopError as exc:

@@ -15,7 +15,7 @@ import hmac
 import numpy as np
 import onnxruntime as ort
 
-from tradeloop.errors import BadInput, IntegrityError
+from tradeloop.errors import BadInput, HashMismatch
 from tradeloop.serving.source import ModelArtifact
 
 INPUT_NAME = "input"
@@ -38,7 +38,7 @@ def session_options() -> ort.SessionOptions:
 def verify(artifact: ModelArtifact) -> None:
     actual = hashlib.sha256(artifact.onnx_bytes).hexdigest()
     if not hmac.compare_digest(actual, artifact.expected_sha256.strip().lower()):
-        raise IntegrityError(
+        raise HashMismatch(
             f"model {artifact.model_name!r} version {artifact.version!r}: sha256 of the ONNX "
             f"bytes is {actual}, the registry says {artifact.expected_sha256!r}; refusing it"
         )

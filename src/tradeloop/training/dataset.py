@@ -46,3 +46,14 @@ def training_frame(bars: pl.DataFrame, spec: Spec) -> pl.DataFrame:
 def xy(frame: pl.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     X = np.ascontiguousarray(frame.select(features).to_numpy(), dtype=np.float32)
     return X, frame["label"].to_numpy(), frame["fwd_return"].to_numpy()
+
+
+def final_rows(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """All labelled rows (expanding), or the latest `train_bars` bars (sliding): the final model
+    sees the same kind of window its walk-forward folds were judged on."""
+    split = spec.training.split
+    if split.scheme != "sliding":
+        return frame
+    window = split.train_bars or split.min_train_bars
+    times = frame["timestamp"].unique().sort()
+    return frame.filter(pl.col("timestamp") >= times[max(0, times.len() - window)])

@@ -18,7 +18,7 @@ from tradeloop.training.dataset import training_frame
 
 def backtest_version(project: Project, version: str | None) -> dict[str, Any]:
     spec = project.spec
-    reg = Registry(project.mlflow_uri, project.mlflow_artifacts)
+    reg = Registry.for_project(project)
     if version is None:
         champ = reg.by_alias(spec.name, CHAMPION)
         versions = reg.versions(spec.name)

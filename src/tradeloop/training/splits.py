@@ -81,10 +81,6 @@ class Fold:
         }
 
 
-def describe_folds(folds: list[Fold]) -> list[dict[str, Any]]:
-    return [f.describe() for f in folds]
-
-
 def walk_forward(timestamps: Timestamps, split: SplitSpec, horizon: int) -> list[Fold]:
     """Walk-forward folds: `split.folds` consecutive test blocks at the end of the history.
 

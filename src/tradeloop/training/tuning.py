@@ -11,7 +11,6 @@ final evaluation window): choosing parameters on the folds you then report is se
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import optuna
 
+from tradeloop.clock import Clock, WallClock
 from tradeloop.errors import BadInput, RuntimeFailure
 from tradeloop.spec import TrainingSpec
 from tradeloop.training.adapters import ModelAdapter, Task
@@ -203,6 +203,7 @@ def tune(
     *,
     y_eval: np.ndarray | None = None,
     search_space: SearchSpace | None = None,
+    clock: Clock | None = None,
 ) -> TuningResult:
     """Search hyperparameters: objective = mean of score_fn(y_eval[test], predict) over folds.
 
@@ -214,6 +215,8 @@ def tune(
     while the model learns the sign label. `on_trial(record)` runs after each trial this call
     ran (complete, pruned past the deadline, or failed). Trials already in the study count
     towards the best result, and a study name reused with the same storage adds to it.
+    `clock` (default the wall clock) measures the `timeout` budget: the search stops between
+    folds and between trials once it is spent.
     """
     budget = spec.tuning
     factory = (
@@ -238,14 +241,17 @@ def tune(
             f"X, y and y_eval must have the same rows: {X.shape[0]}, {y.shape[0]}, {target.shape[0]}"
         )
 
-    timeout = budget.timeout.total_seconds()
-    deadline = time.monotonic() + timeout
+    clock = clock or WallClock()
+    deadline = clock.now() + budget.timeout
+
+    def spent() -> bool:
+        return clock.now() > deadline
 
     def objective(trial: optuna.Trial) -> float:
         params = space(trial)
         scores: list[float] = []
         for k, fold in enumerate(folds):
-            if k and time.monotonic() > deadline:
+            if k and spent():
                 # the budget is spent: stop between folds rather than overrun it by a whole trial
                 trial.set_user_attr("fold_scores", scores)
                 raise optuna.TrialPruned(f"timeout after {k} of {len(folds)} folds")
@@ -266,14 +272,17 @@ def tune(
         sampler=optuna.samplers.TPESampler(seed=spec.seed),
         load_if_exists=True,
     )
-    callbacks = []
-    if on_trial is not None:
-        callbacks.append(lambda _study, frozen: on_trial(_record(frozen)))
+
+    def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        if on_trial is not None:
+            on_trial(_record(frozen))
+        if spent():  # on `clock`, not Optuna's own timer, so a simulated clock can drive it
+            study.stop()
+
     study.optimize(
         objective,
         n_trials=budget.trials,
-        timeout=timeout,
-        callbacks=callbacks,
+        callbacks=[after_trial],
         catch=(_NonFiniteScore,),  # that trial fails (state FAIL); the search goes on
         gc_after_trial=False,
         show_progress_bar=False,
