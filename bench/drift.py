@@ -27,8 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import polars as pl
 
-from tradeloop.monitoring.drift import ReferenceProfile, drift_report
-from tradeloop.monitoring.drift_methods import METHODS
+from tradeloop.monitoring.drift import METHODS, ReferenceProfile, drift_report
 from tradeloop.spec import DriftSpec
 
 HERE = Path(__file__).resolve().parent

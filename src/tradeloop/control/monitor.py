@@ -21,7 +21,7 @@ from tradeloop.serving.predlog_compact import compact
 
 
 def reference_profile(world: World, v: ModelVersion) -> Any:
-    from tradeloop.monitoring.drift_profile import ReferenceProfile
+    from tradeloop.monitoring.drift import ReferenceProfile
 
     cache: dict[str, Any] = world.__dict__.setdefault("_profiles", {})
     if v.version not in cache:

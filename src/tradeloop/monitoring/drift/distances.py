@@ -3,7 +3,7 @@
 Exact paths match scipy (`ks_2samp`, `wasserstein_distance`) to float rounding. Wasserstein is
 integrated over the two quantile functions without merging the samples; KS is read off one
 merge (a stable argsort of two sorted runs is a linear timsort merge). Sketch paths treat the
-reference CDF as piecewise linear between the sketch's knots (`drift_samples.Sketch`).
+reference CDF as piecewise linear between the sketch's knots (`samples.Sketch`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from tradeloop.monitoring.drift_samples import Sample, Sketch, dot
+from tradeloop.monitoring.drift.samples import Sample, Sketch, dot
 
 KS_EXACT_MAX_N = 10_000  # scipy's ks_2samp(method="auto") is exact up to this many values
 

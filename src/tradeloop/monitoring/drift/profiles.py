@@ -6,7 +6,7 @@ monitor never needs the raw training data again. Per column it keeps:
 - numeric: size, distinct-value count, population std, min, max, and either every distinct value
   with its count (exact; used when there are at most `sketch_size` distinct values) or a sketch:
   the order statistics at about `sketch_size` evenly spaced ranks plus a geometric grid into each
-  tail (`drift_samples.sketch_ranks`, ~2,700 knots for 1M rows at the default 2,048).
+  tail (`samples.sketch_ranks`, ~2,700 knots for 1M rows at the default 2,048).
 - categorical: every category with its count (exact).
 
 Approximation (sketched numeric columns only). The sketch models the reference CDF as piecewise
@@ -20,7 +20,9 @@ sketch are each within 2 * ks_error of the exact shares. KS p-values from a sket
 asymptotic formula. Every other statistic (std, categorical tests, columns with few values) is
 exact. `sketch_size=None` keeps every distinct value: exact, but as large as the data.
 
-Column types follow `drift_columns` (Evidently's rules, decided on the reference).
+Column types follow `columns` (Evidently's rules, decided on the reference). This module sits
+above `distances` because a sketched profile measures its own error with them when it is built;
+the methods read a profile through `per_value_counts` and `binned_shares`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ import numpy as np
 import polars as pl
 
 from tradeloop.errors import BadInput
-from tradeloop.monitoring.drift_columns import (
+from tradeloop.monitoring.drift.columns import (
+    ColumnKind,
     as_columns,
     category_counts,
     detect_kind,
@@ -44,9 +47,15 @@ from tradeloop.monitoring.drift_columns import (
     parallel_map,
     skip_reason,
 )
-from tradeloop.monitoring.drift_distances import ks_statistic_sketch, wasserstein_sketch
-from tradeloop.monitoring.drift_methods import ColumnKind
-from tradeloop.monitoring.drift_samples import Sample, Sketch
+from tradeloop.monitoring.drift.distances import ks_statistic_sketch, wasserstein_sketch
+from tradeloop.monitoring.drift.samples import (
+    Sample,
+    Sketch,
+    aligned_counts,
+    histogram_counts,
+    histogram_shares_sketch,
+    sturges_edges,
+)
 
 PROFILE_FORMAT = "tradeloop.drift_profile"
 PROFILE_VERSION = 1
@@ -172,6 +181,30 @@ class CategoricalProfile:
 
 
 ColumnProfile = NumericProfile | CategoricalProfile
+
+
+def per_value_counts(ref: NumericProfile, cur: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of each distinct value of either sample (exact references only)."""
+    if ref.sample is None:  # a sketch has more than MIN_SKETCH_SIZE distinct values
+        raise BadInput(
+            "per-value tests need the exact reference values of a low-cardinality column"
+        )
+    rv, rb = ref.sample.distinct()
+    cv, cb = cur.distinct()
+    return aligned_counts(rv, np.diff(rb, prepend=0), cv, np.diff(cb, prepend=0))
+
+
+def binned_shares(ref: NumericProfile, cur: Sample) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Shares of each sample in Evidently's Sturges bins over both: (reference, current, exact)."""
+    lo = min(ref.min, float(cur.values[0]))
+    hi = max(ref.max, float(cur.values[-1]))
+    edges = sturges_edges(lo, hi, ref.n + cur.n)
+    if ref.sample is not None:
+        ref_shares = histogram_counts(ref.sample, edges) / ref.n
+    else:
+        assert ref.sketch is not None  # a NumericProfile holds one of the two
+        ref_shares = histogram_shares_sketch(ref.sketch, edges)
+    return ref_shares, histogram_counts(cur, edges) / cur.n, ref.sample is not None
 
 
 def profile_column(
