@@ -17,10 +17,10 @@ from typing import Any
 
 from tradeloop.clock import utc
 from tradeloop.errors import BadInput
-from tradeloop.monitoring.alerts import AlertRecord, open_alerts, recent_alerts
 from tradeloop.monitoring.performance import PerformanceMetrics
 from tradeloop.spec import DriftSpec
 from tradeloop.store import Store
+from tradeloop.store.alerts import AlertRecord, open_alerts, recent_alerts
 
 __all__ = ["alert_values", "current_performance", "monitor_report", "to_html"]
 

@@ -4,6 +4,12 @@ Exact paths match scipy (`ks_2samp`, `wasserstein_distance`) to float rounding. 
 integrated over the two quantile functions without merging the samples; KS is read off one
 merge (a stable argsort of two sorted runs is a linear timsort merge). Sketch paths treat the
 reference CDF as piecewise linear between the sketch's knots (`samples.Sketch`).
+
+Why not call scipy for the exact paths: `bench/drift.py`'s scipy row, 1M vs 1M rows, the 16
+numeric columns one at a time, sorting included, on the shared 2-core machine: KS 4.5 s here
+against 9.1 s for `ks_2samp` (2.0x), Wasserstein 3.2 s against 64.0 s for
+`wasserstein_distance` (20x), with the same values to 2e-13 relative. Both merges stay. At
+<= 10,000 values `ks_pvalue` does call `ks_2samp`, for its exact p-value.
 """
 
 from __future__ import annotations
