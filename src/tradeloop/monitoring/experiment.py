@@ -37,11 +37,11 @@ from tradeloop.monitoring.sequential import (
 from tradeloop.monitoring.srm import SRM_THRESHOLD, normalize_weights, srm_check
 from tradeloop.spec import AnalysisSpec
 
-__all__ = ["ArmStats", "Decision", "Metric", "Samples", "Verdict", "analyze"]
+__all__ = ["ArmData", "ArmStats", "Decision", "Metric", "Verdict", "analyze"]
 
 Decision = Literal["promote", "rollback", "continue", "inconclusive"]
 Metric = Literal["hit_rate", "pnl"]
-Samples = ArmStats | npt.ArrayLike | Iterable[float]
+ArmData = ArmStats | npt.ArrayLike | Iterable[float]  # one arm: its summary, or its values
 
 _MIN_PER_ARM = 2  # a variance needs two samples, whatever the spec says
 
@@ -76,8 +76,8 @@ class Verdict:
 
 
 def analyze(
-    champion: Samples,
-    challenger: Samples,
+    champion: ArmData,
+    challenger: ArmData,
     spec: AnalysisSpec,
     intended_weights: tuple[float, float] = (0.5, 0.5),
     metric: Metric | None = None,
@@ -193,7 +193,7 @@ def analyze(
     return verdict("continue", f"{ci} contains {bound}; keep collecting")
 
 
-def _as_stats(samples: Samples, arm: str) -> ArmStats:
+def _as_stats(samples: ArmData, arm: str) -> ArmStats:
     if isinstance(samples, ArmStats):
         return samples
     try:
