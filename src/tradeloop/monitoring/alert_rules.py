@@ -30,7 +30,7 @@ __all__ = [
     "MetricValues",
     "Step",
     "Transition",
-    "annotations",
+    "annotate",
     "closed_state",
     "fingerprint",
     "metric_value",
@@ -66,7 +66,7 @@ def metric_value(rule: AlertRule, values: MetricValues) -> float | None:
         raw = values.get(f"feature_drift:{rule.feature}")
         if raw is None:
             per = values.get("feature_drift")
-            raw = per.get(rule.feature) if isinstance(per, Mapping) else None
+            raw = per.get(rule.feature) if isinstance(per, Mapping) and rule.feature else None
     else:
         raw = values.get(rule.metric)
     if raw is None or isinstance(raw, Mapping):
@@ -149,7 +149,7 @@ def describe(rule: AlertRule) -> str:
     return f"{metric} {rule.op} {rule.value:g}{wait}"
 
 
-def annotations(rule: AlertRule, state: AlertState, value: float | None) -> dict[str, str]:
+def annotate(rule: AlertRule, state: AlertState, value: float | None) -> dict[str, str]:
     """The summary and description sent with a transition of `rule` into `state`."""
     what = describe(rule)
     v = "no data" if value is None else f"{value:.6g}"
@@ -167,9 +167,9 @@ def transition(
     previous: AlertState,
     now: datetime,
     severity: str,
-    annotations: Mapping[str, str],
+    notes: Mapping[str, str],
 ) -> Transition:
-    """The transition that left the row `rec` as it is now."""
+    """The transition that left the row `rec` as it is now; `notes` are its annotations."""
     return Transition(
         rule=rec.rule,
         fingerprint=rec.fingerprint,
@@ -179,7 +179,7 @@ def transition(
         at=now,
         severity=severity,
         labels=dict(rec.labels),
-        annotations=dict(annotations),
+        annotations=dict(notes),
         started_at=rec.started_at,
         fired_at=rec.fired_at,
         resolved_at=rec.resolved_at,

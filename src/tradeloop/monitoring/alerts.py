@@ -30,7 +30,7 @@ from tradeloop.errors import BadInput
 from tradeloop.monitoring.alert_rules import (
     MetricValues,
     Transition,
-    annotations,
+    annotate,
     closed_state,
     fingerprint,
     metric_value,
@@ -228,7 +228,7 @@ class AlertEngine:
         previous: AlertState,
         now: datetime,
     ) -> Transition:
-        t = transition(rec, previous, now, rule.severity, annotations(rule, rec.state, rec.value))
+        t = transition(rec, previous, now, rule.severity, annotate(rule, rec.state, rec.value))
         if t.notifies:
             self._audit(conn, t, {"routes": list(rule.routes)})
         return t

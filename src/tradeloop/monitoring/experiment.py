@@ -158,7 +158,7 @@ def analyze(
             final=exhausted,
         )
 
-    stop = "inconclusive" if exhausted else "continue"
+    stop: Decision = "inconclusive" if exhausted else "continue"
     # A broken split is checked first: it is detectable early and waiting would hide it.
     if srm.mismatch:
         return verdict(
@@ -197,7 +197,7 @@ def _as_stats(samples: ArmData, arm: str) -> ArmStats:
     if isinstance(samples, ArmStats):
         return samples
     try:
-        return ArmStats.from_values(samples)  # type: ignore[arg-type]
+        return ArmStats.from_values(samples)
     except BadInput as exc:
         raise BadInput(f"{arm}: {exc}") from exc
 

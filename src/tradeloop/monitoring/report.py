@@ -158,7 +158,8 @@ def monitor_report(
         "values": values,
         "extra": dict(extra or {}),
     }
-    return _json_safe(report)
+    safe: dict[str, Any] = _json_safe(report)
+    return safe
 
 
 def _brief(m: PerformanceMetrics | None) -> dict[str, Any] | None:

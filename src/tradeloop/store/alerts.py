@@ -91,8 +91,9 @@ def insert_alert(conn: Connection, rec: AlertRecord) -> AlertRecord:
     """Insert a new episode (`rec.id` is ignored); returns it with the id the database gave."""
     values = asdict(rec)
     del values["id"]
-    new_id = conn.execute(alerts.insert().values(**values)).inserted_primary_key[0]
-    return replace(rec, id=int(new_id))
+    key = conn.execute(alerts.insert().values(**values)).inserted_primary_key
+    assert key is not None  # a single-row insert always reports its key
+    return replace(rec, id=int(key[0]))
 
 
 def update_alert(conn: Connection, rec: AlertRecord, **changes: Any) -> AlertRecord:

@@ -54,7 +54,10 @@ def _to_series(name: str, values: Any) -> pl.Series:
         if isinstance(values, pl.Series):
             return values.rename(name)
         if type(values).__module__.startswith("pandas"):
-            return pl.from_pandas(values).rename(name)
+            series = pl.from_pandas(values)
+            if not isinstance(series, pl.Series):
+                raise BadInput(f"column {name!r}: expected one column, got a table")
+            return series.rename(name)
         arr = np.asarray(values)
         if arr.ndim != 1:
             raise BadInput(f"column {name!r}: expected a 1-D array, got shape {arr.shape}")

@@ -153,7 +153,7 @@ def _abs_linear_integral(d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
     Without a zero crossing that is (|d0| + |d1|) / 2; with one, (d0^2 + d1^2) / (2 (|d0| + |d1|))
     = (|d0| + |d1|) / 2 - |d0 d1| / (|d0| + |d1|).
     """
-    s = np.abs(d0)
+    s: np.ndarray = np.abs(d0)
     np.multiply(d0, d1, out=d0)  # negative where f crosses zero
     np.abs(d1, out=d1)
     s += d1

@@ -88,21 +88,19 @@ class NumericProfile:
         if sample.n == 0:
             raise ValueError("no finite values")
         nunique = sample.nunique()
-        common = {
-            "n": sample.n,
-            "nunique": nunique,
-            "std": sample.std(),
-            "min": float(sample.values[0]),
-            "max": float(sample.values[-1]),
-        }
+        n, std, lo, hi = sample.n, sample.std(), float(sample.values[0]), float(sample.values[-1])
         if sketch_size is None or nunique <= sketch_size:
             if compress and sample.counts is None:
                 values, below = sample.distinct()
                 sample = Sample(values, np.diff(below, prepend=0))
-            return cls(**common, sample=sample)
+            return cls(n, nunique, std, lo, hi, sample=sample)
         sketch = Sketch.of(sample, sketch_size)
         return cls(
-            **common,
+            n,
+            nunique,
+            std,
+            lo,
+            hi,
             sketch=sketch,
             ks_error=ks_statistic_sketch(sketch, sample),
             w_error=wasserstein_sketch(sketch, sample),
@@ -130,21 +128,20 @@ class NumericProfile:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NumericProfile:
-        common = {
-            "n": int(d["n"]),
-            "nunique": int(d["nunique"]),
-            "std": float(d["std"]),
-            "min": float(d["min"]),
-            "max": float(d["max"]),
-        }
+        n, nunique = int(d["n"]), int(d["nunique"])
+        std, lo, hi = float(d["std"]), float(d["min"]), float(d["max"])
         if "quantiles" in d:
             q = np.asarray(d["quantiles"], dtype=np.float64)
             ranks = np.asarray(d["ranks"], dtype=np.int64)
             if len(q) != len(ranks) or len(q) < 2 or np.any(np.diff(q) < 0):
                 raise ValueError("quantiles must be sorted and match ranks")
             return cls(
-                **common,
-                sketch=Sketch(q, ranks, common["n"]),
+                n,
+                nunique,
+                std,
+                lo,
+                hi,
+                sketch=Sketch(q, ranks, n),
                 ks_error=float(d["ks_error"]),
                 w_error=float(d["w_error"]),
             )
@@ -152,7 +149,7 @@ class NumericProfile:
         counts = np.asarray(d["counts"], dtype=np.int64)
         if len(values) != len(counts) or np.any(np.diff(values) <= 0) or np.any(counts <= 0):
             raise ValueError("values must be distinct and sorted, counts positive")
-        return cls(**common, sample=Sample(values, counts))
+        return cls(n, nunique, std, lo, hi, sample=Sample(values, counts))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -296,8 +293,9 @@ class ReferenceProfile:
                     raise ValueError(f"unknown type {c['type']!r}")
             except (KeyError, TypeError, ValueError) as exc:
                 raise BadInput(f"drift profile column {name!r} is malformed: {exc}") from exc
-            if isinstance(columns[name], NumericProfile) and not all(
-                math.isfinite(v) for v in (columns[name].std, columns[name].min, columns[name].max)
+            col = columns[name]
+            if isinstance(col, NumericProfile) and not all(
+                math.isfinite(v) for v in (col.std, col.min, col.max)
             ):
                 raise BadInput(f"drift profile column {name!r} has non-finite statistics")
         size = d.get("sketch_size", DEFAULT_SKETCH_SIZE)
