@@ -16,9 +16,10 @@ import sys
 import time
 
 import numpy as np
+from scipy import stats
 
-from tradeloop.monitoring.drift import drift_report
-from tradeloop.monitoring.drift_methods import METHODS, chisquare_gof_pvalue, z_pvalue
+from tradeloop.monitoring.drift import METHODS, drift_report
+from tradeloop.monitoring.drift.stattests import z_pvalue
 from tradeloop.spec import DriftSpec
 
 SIZES = [(200, 200), (1000, 500), (5000, 500), (5000, 5000), (50_000, 2000)]
@@ -34,6 +35,21 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def chisquare_gof_pvalue(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Evidently's chi-square: current counts against reference counts scaled to the current
+    size (scipy.stats.chisquare), the reference taken as exact. A category absent from the
+    reference but present now is certain drift (p = 0)."""
+    ref = np.asarray(reference_counts, dtype=np.float64)
+    cur = np.asarray(current_counts, dtype=np.float64)
+    if len(ref) < 2:
+        return 1.0
+    expected = ref * (cur.sum() / ref.sum())
+    if np.any((expected == 0) & (cur > 0)):
+        return 0.0
+    used = expected > 0
+    return float(stats.chisquare(cur[used], expected[used]).pvalue)
 
 
 def alarms(method: str, n_ref: int, n_cur: int, trials: int, rng: np.random.Generator) -> int:

@@ -6,7 +6,6 @@ import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,18 +20,28 @@ from tradeloop.monitoring.alerts import AlertEngine, fingerprint, metric_value
 from tradeloop.monitoring.routes import Notifier
 from tradeloop.spec import AlertRule, MonitoringSpec, WebhookRoute
 from tradeloop.store import Store
+from tradeloop.store.alerts import firing_alerts
 from tradeloop.store.tables import alerts
 
 
 class Hook:
-    """A real HTTP server on 127.0.0.1 that records JSON bodies and answers scripted statuses."""
+    """A real HTTP server on 127.0.0.1 that records JSON bodies and answers scripted statuses.
 
-    def __init__(self, statuses: list[int] | None = None, delay: float = 0.0) -> None:
+    `hold=True`: every request waits until the test sets `release`, so a receiver that hangs is
+    an event the test controls, not a length of time. `requested` is set at the first request,
+    `received` at the first recorded body.
+    """
+
+    def __init__(self, statuses: list[int] | None = None, *, hold: bool = False) -> None:
         self.statuses = list(statuses or [])
-        self.delay = delay
         self.bodies: list[dict[str, Any]] = []
         self.hits = 0
         self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.requested = threading.Event()
+        self.received = threading.Event()
+        if not hold:
+            self.release.set()
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,11 +50,12 @@ class Hook:
                 with hook.lock:
                     hook.hits += 1
                     status = hook.statuses.pop(0) if hook.statuses else 200
-                if hook.delay:
-                    time.sleep(hook.delay)
+                hook.requested.set()
+                hook.release.wait(timeout=60)  # a safety net only: tests release or close
                 if status == 200:
                     with hook.lock:
                         hook.bodies.append(json.loads(body))
+                    hook.received.set()
                 try:
                     self.send_response(status)
                     self.send_header("content-length", "2")
@@ -64,6 +74,7 @@ class Hook:
         self.thread.start()
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -253,16 +264,26 @@ def test_client_errors_are_not_retried(lite: Store, clock: SimulatedClock) -> No
         h.close()
 
 
-def test_dead_webhook_never_blocks_evaluation(
+def test_dead_webhook_never_blocks_evaluation(lite: Store, clock: SimulatedClock) -> None:
+    hooks = {"hook": WebhookRoute.model_validate({"url": dead_url(), "retries": 2})}
+    # each retry first waits out the backoff (capped at max_backoff = 10 s): a delivery made
+    # inline could not have given up before evaluate returned
+    eng = AlertEngine(lite, clock, [rule()], hooks, notifier=Notifier(hooks, backoff=60))
+    (t,) = eng.evaluate({"hit_rate": 0.4})
+    assert t.state == "firing"
+    stats = eng.notifier.stats()["hook"]
+    assert (stats.sent, stats.failed) == (0, 0)
+    eng.close(timeout=0)  # stops the retries: the notification is given up on
+    assert eng.notifier.flush(10) and eng.notifier.stats()["hook"].failed == 1
+
+
+def test_dead_webhook_is_retried_then_given_up(
     lite: Store, clock: SimulatedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     eng = engine(lite, clock, [rule()], dead_url(), retries=2)
     with caplog.at_level(logging.WARNING, logger="tradeloop.monitoring.routes"):
-        started = time.perf_counter()
         (t,) = eng.evaluate({"hit_rate": 0.4})
-        elapsed = time.perf_counter() - started
         assert t.state == "firing"
-        assert elapsed < 0.5, f"evaluate took {elapsed:.3f}s with a dead webhook"
         assert eng.flush(10)
     stats = eng.notifier.stats()["hook"]
     assert (stats.attempts, stats.sent, stats.failed) == (3, 0, 1)
@@ -274,10 +295,10 @@ def test_dead_webhook_never_blocks_evaluation(
 def test_a_hanging_webhook_delays_only_its_own_route(
     lite: Store, clock: SimulatedClock, hook: Hook
 ) -> None:
-    slow = Hook(delay=2.0)
+    slow = Hook(hold=True)
     try:
         hooks = {
-            "slow": WebhookRoute.model_validate({"url": slow.url, "timeout": "0.3s", "retries": 1}),
+            "slow": WebhookRoute.model_validate({"url": slow.url, "timeout": "60s", "retries": 0}),
             "fast": WebhookRoute(url=hook.url),
         }
         eng = AlertEngine(
@@ -287,19 +308,30 @@ def test_a_hanging_webhook_delays_only_its_own_route(
             hooks,
             notifier=Notifier(hooks, backoff=0.01),
         )
-        started = time.perf_counter()
         eng.evaluate({"hit_rate": 0.4})
-        assert time.perf_counter() - started < 0.5
-        deadline = time.monotonic() + 5
-        while not hook.bodies and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(hook.bodies) == 1
-        assert not eng.flush(0.05)  # the slow route is still trying
+        # evaluate returned while the slow receiver holds its request: nothing was sent inline
+        assert (eng.notifier.stats()["slow"].sent, eng.notifier.stats()["slow"].failed) == (0, 0)
+        assert hook.received.wait(10) and slow.requested.wait(10)
+        assert len(hook.bodies) == 1  # the fast route delivered while the slow one hangs
+        assert not eng.flush(0)  # the slow route is still trying
+        slow.release.set()
         assert eng.flush(10)
         stats = eng.notifier.stats()
-        assert (stats["slow"].failed, stats["slow"].attempts) == (1, 2)
-        assert "Timeout" in stats["slow"].last_error
-        assert stats["fast"].sent == 1
+        assert stats["slow"].sent == 1 and stats["fast"].sent == 1
+        eng.close()
+    finally:
+        slow.close()
+
+
+def test_a_hanging_webhook_times_out_and_is_retried(lite: Store, clock: SimulatedClock) -> None:
+    slow = Hook(hold=True)  # never released before the end: every attempt times out
+    try:
+        eng = engine(lite, clock, [rule()], slow.url, timeout="0.2s", retries=1)
+        eng.evaluate({"hit_rate": 0.4})
+        assert eng.flush(10)
+        stats = eng.notifier.stats()["hook"]
+        assert (stats.failed, stats.attempts, stats.sent) == (1, 2, 0)
+        assert "Timeout" in stats.last_error
         eng.close()
     finally:
         slow.close()
@@ -348,3 +380,19 @@ def test_from_spec_and_bad_routes() -> None:
     with pytest.raises(BadInput, match="unknown webhook"):
         AlertEngine(store, clock, [rule(routes=["nowhere"])])
     store.close()
+
+
+def test_store_queries_read_what_the_engine_wrote(
+    lite: Store, clock: SimulatedClock, hook: Hook
+) -> None:
+    eng = engine(lite, clock, [rule(), rule(name="sharpe_low", metric="sharpe", value=0)], hook.url)
+    eng.evaluate({"hit_rate": 0.4, "sharpe": 1.0})
+    other = AlertEngine(lite, clock, [rule(routes=["log"])], labels={"model": "other"})
+    other.evaluate({"hit_rate": 0.4})
+    assert [(r.rule, r.labels["model"]) for r in firing_alerts(lite)] == [
+        ("hit_rate_decay", "demo"),
+        ("hit_rate_decay", "other"),
+    ]
+    assert [r.rule for r in firing_alerts(lite, labels={"model": "other"})] == ["hit_rate_decay"]
+    assert eng.firing() == {"hit_rate_decay"}
+    eng.close()

@@ -4,7 +4,7 @@ Each run reads the champion's reference profile (stored with its training run, s
 data is never re-read), the latest `monitoring.drift.window` live predictions of the champion
 from the prediction log, and the bars known now; computes per-feature and prediction drift and
 the live performance of every variant with known outcomes; evaluates the spec's alert rules
-(pending → firing → resolved, stored and audited); and records a snapshot for `status`.
+(pending → firing → resolved, stored and audited).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tradeloop.serving.predlog_compact import compact
 
 
 def reference_profile(world: World, v: ModelVersion) -> Any:
-    from tradeloop.monitoring.drift_profile import ReferenceProfile
+    from tradeloop.monitoring.drift import ReferenceProfile
 
     cache: dict[str, Any] = world.__dict__.setdefault("_profiles", {})
     if v.version not in cache:
@@ -45,7 +45,6 @@ class MonitorController:
         spec = world.desired().spec
         champ = world.registry.by_alias(spec.name, CHAMPION)
         values: dict[str, Any] = {}
-        doc: dict[str, Any] = {"champion": champ.version if champ else None}
         if champ is not None:
             cur = read_recent_features(
                 world.project.predictions_dir,
@@ -66,15 +65,9 @@ class MonitorController:
                 values["drift_share"] = len(drifted) / max(1, len(features))
                 values["prediction_drift"] = report.column("prediction").statistic
                 values["feature_drift"] = {c: float(c in drifted) for c in features}
-                doc["drift"] = {
-                    "share": values["drift_share"],
-                    "drifted": drifted,
-                    "rows": cur.height,
-                }
             perf = self._performance(world, spec, champ)
             if perf is not None:
                 values.update(perf)
-                doc["performance"] = perf
         engine = AlertEngine.from_spec(
             world.store, ctx.clock, spec.monitoring, labels={"model": spec.name}
         )
@@ -92,8 +85,7 @@ class MonitorController:
                     reason=f"{t.rule} = {value}",
                     alert=t.rule,
                 )
-        world.__dict__["last_monitor"] = {**doc, "at": ctx.clock.now().isoformat()}
-        share = doc.get("drift", {}).get("share")
+        share = values.get("drift_share")
         return Result(
             message=f"drift share {share if share is not None else 'n/a'}, "
             f"{len(transitions)} alert transition(s)"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +23,10 @@ from tradeloop.control.reconciler import Context, Result
 from tradeloop.control.world import World
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION
 from tradeloop.spec import Spec
+from tradeloop.store import alerts as store_alerts
 from tradeloop.store import leases
-from tradeloop.store.tables import alerts, rollouts, training_triggers
+from tradeloop.store.alerts import AlertRecord
+from tradeloop.store.tables import rollouts, training_triggers
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,8 @@ class Trigger:
     reason: str
 
 
-def firing_alerts(world: World) -> list[Any]:
-    with world.store.engine.connect() as c:
-        return list(c.execute(select(alerts).where(alerts.c.state == "firing")).all())
+def firing_alerts(world: World) -> list[AlertRecord]:
+    return store_alerts.firing_alerts(world.store)
 
 
 def due_trigger(world: World, spec: Spec, now: datetime) -> Trigger | None:

@@ -11,7 +11,6 @@ nothing. `to_dict`/`from_dict` carry the whole state across a restart.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from tradeloop.errors import BadInput
 from tradeloop.features.definitions import validate_features
 from tradeloop.features.kernels import Kernel, make_kernel
+from tradeloop.features.ranks import percentile_ranks
 from tradeloop.spec import FeatureSpec
 
 _INF = math.inf
@@ -137,7 +137,7 @@ class OnlineFeatures:
         ts = _as_utc(timestamp)
         present = [(sym, st.values) for sym, st in self._states.items() if st.last == ts]
         ranks = {
-            idx: _percentile_ranks([values[idx] for _, values in present])
+            idx: percentile_ranks([values[idx] for _, values in present])
             for idx, is_rank in self._layout
             if is_rank
         }
@@ -247,18 +247,3 @@ def _as_utc(timestamp: datetime | str) -> datetime:
     if not isinstance(timestamp, datetime):
         raise BadInput(f"timestamp must be a datetime, not {type(timestamp).__name__}")
     return timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
-
-
-def _percentile_ranks(values: list[float | None]) -> list[float | None]:
-    """(average rank - 1) / (n - 1) among the non-None values; 0.5 for a lone value."""
-    ordered = sorted(v for v in values if v is not None)
-    n = len(ordered)
-    out: list[float | None] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-        elif n == 1:
-            out.append(0.5)
-        else:
-            out.append((bisect_left(ordered, v) + bisect_right(ordered, v) - 1) / 2 / (n - 1))
-    return out

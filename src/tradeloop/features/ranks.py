@@ -1,4 +1,5 @@
-"""Cross-sectional percentile ranks for the batch path (`online` ranks its own snapshots).
+"""Cross-sectional percentile ranks, the one implementation (bench/features.py measures it):
+`cs_ranks` for the batch path, `percentile_ranks` for one cross-section (`online` snapshots).
 
 Ranking inside `.over("timestamp")` pays a fixed cost per group, and there is a group per
 timestamp. Laid out as a timestamps x symbols grid, the same ranks are one row-wise numpy sort:
@@ -9,6 +10,7 @@ much larger than the data fall back to `.over`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +52,14 @@ def cs_ranks(frame: pl.DataFrame, columns: Sequence[str]) -> list[pl.Series]:
             ranked = _row_percentile_ranks(table)[grid.time, grid.symbol]
         out.append(pl.Series(of, ranked, dtype=pl.Float64, nan_to_null=True))
     return out
+
+
+def percentile_ranks(values: Sequence[float | None]) -> list[float | None]:
+    """One cross-section: `cs_ranks`' arithmetic on a one-row grid; None (or NaN) is not ranked."""
+    if not values:
+        return []
+    row = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+    return [None if math.isnan(r) else float(r) for r in _row_percentile_ranks(row[None, :])[0]]
 
 
 def _grid(frame: pl.DataFrame) -> _Grid | None:

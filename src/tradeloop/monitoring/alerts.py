@@ -2,22 +2,14 @@
 
 Each rule (`AlertRule`: metric, op, value, `for`, severity, routes) is one alert, identified by
 its fingerprint (sha256 of the rule name, the engine's labels such as the model, and the
-feature for `feature_drift`). Its lifecycle, one `alerts` row per episode:
+feature for `feature_drift`), with one `alerts` row per episode. `alert_rules` holds the state
+machine (pending, firing, resolved; what no data does), `store.alerts` the rows and queries,
+`routes` the delivery; this engine applies the machine's steps to the store.
 
-    inactive ──(condition true)──► pending ──(true for >= `for`)──► firing
-        ▲                            │                                  │
-        └────(condition false)───────┘            (condition false) ──► resolved
-
-`for: 0` fires on the first true evaluation. A pending alert whose condition turns false goes
-back to inactive silently (its row is closed as `inactive`), as in Prometheus. Only the moves
-to firing and to resolved are notified (the rule's routes) and written to the audit log (actor
-`monitor`), each in the same transaction as the row change; notifications are sent after the
-commit, so nothing is announced that did not happen.
-
-No data is not a reason to alert: a metric whose value is None (or NaN) leaves the alert as it
-is — an inactive alert stays inactive, a pending one neither fires nor clears (its `for` clock
-keeps running, so it fires on the first evaluation with data that still breaches), and a firing
-one keeps firing until data says it is over. A stalled monitor is caught separately, by the
+Only the moves to firing and to resolved are notified (the rule's routes) and written to the
+audit log (actor `monitor`), each in the same transaction as the row change; notifications are
+sent after the commit, so nothing is announced that did not happen. A pending alert that clears
+has its row closed as `inactive`, silently. A stalled monitor is caught separately, by the
 Prometheus rule on `tradeloop_monitor_last_evaluation_timestamp_seconds`.
 
 Everything lives in the store, so a restarted (or replacement) monitor continues where the
@@ -27,23 +19,36 @@ one engine evaluates a given set of labels at a time (the control plane's leader
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import operator
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from tradeloop.clock import Clock, utc
 from tradeloop.errors import BadInput
+from tradeloop.monitoring.alert_rules import (
+    MetricValues,
+    Transition,
+    annotate,
+    closed_state,
+    fingerprint,
+    metric_value,
+    next_step,
+    transition,
+)
 from tradeloop.monitoring.routes import LOG_ROUTE, Notifier, alert_payload, log_transition
-from tradeloop.spec import AlertRule, MonitoringSpec, WebhookRoute, format_duration
+from tradeloop.spec import AlertRule, MonitoringSpec, WebhookRoute
 from tradeloop.store import Store
-from tradeloop.store.tables import alerts
+from tradeloop.store.alerts import (
+    AlertRecord,
+    AlertState,
+    insert_alert,
+    open_alerts,
+    open_rows,
+    recent_alerts,
+    update_alert,
+)
 
 __all__ = [
     "ACTOR",
@@ -58,124 +63,7 @@ __all__ = [
     "recent_alerts",
 ]
 
-AlertState = Literal["inactive", "pending", "firing", "resolved"]
-OPEN: tuple[str, ...] = ("pending", "firing")
 ACTOR = "monitor"
-MetricValues = Mapping[str, "float | Mapping[str, float | None] | None"]
-
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-}
-
-
-def fingerprint(rule: str, labels: Mapping[str, str]) -> str:
-    """sha256 hex of the rule name and its identifying labels (order-independent)."""
-    body = json.dumps({"alertname": rule, **labels}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def metric_value(rule: AlertRule, values: MetricValues) -> float | None:
-    """The rule's current value, None for no data.
-
-    `feature_drift` reads `values["feature_drift:<feature>"]`, or `values["feature_drift"]` as a
-    mapping of feature -> value (the convention of `report.alert_values`: 1.0 when the
-    feature's drift test says drifted, else 0.0).
-    """
-    raw: Any
-    if rule.metric == "feature_drift":
-        raw = values.get(f"feature_drift:{rule.feature}")
-        if raw is None:
-            per = values.get("feature_drift")
-            raw = per.get(rule.feature) if isinstance(per, Mapping) else None
-    else:
-        raw = values.get(rule.metric)
-    if raw is None or isinstance(raw, Mapping):
-        return None
-    try:
-        v = float(raw)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One alert's change of state in one evaluation."""
-
-    rule: str
-    fingerprint: str
-    previous: AlertState
-    state: AlertState
-    value: float | None
-    at: datetime
-    severity: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    started_at: datetime
-    fired_at: datetime | None
-    resolved_at: datetime | None
-    alert_id: int
-
-    @property
-    def notifies(self) -> bool:
-        """Firing and resolving are announced (routes, audit); pending/inactive moves are not."""
-        return self.state in ("firing", "resolved")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["labels"], d["annotations"] = dict(self.labels), dict(self.annotations)
-        for k in ("at", "started_at", "fired_at", "resolved_at"):
-            d[k] = d[k].isoformat() if d[k] is not None else None
-        return d
-
-
-@dataclass(frozen=True)
-class AlertRecord:
-    """A row of the `alerts` table."""
-
-    id: int
-    rule: str
-    fingerprint: str
-    state: AlertState
-    value: float | None
-    started_at: datetime
-    fired_at: datetime | None
-    resolved_at: datetime | None
-    last_eval_at: datetime
-    labels: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("started_at", "fired_at", "resolved_at", "last_eval_at"):
-            d[k] = d[k].isoformat() if d[k] is not None else None
-        return d
-
-    @classmethod
-    def of(cls, row: Any) -> AlertRecord:
-        def opt(ts: datetime | None) -> datetime | None:
-            return utc(ts) if ts is not None else None
-
-        return cls(
-            id=row.id,
-            rule=row.rule,
-            fingerprint=row.fingerprint,
-            state=row.state,
-            value=row.value,
-            started_at=utc(row.started_at),
-            fired_at=opt(row.fired_at),
-            resolved_at=opt(row.resolved_at),
-            last_eval_at=utc(row.last_eval_at),
-            labels=dict(row.labels or {}),
-        )
-
-
-def _describe(rule: AlertRule) -> str:
-    metric = f"{rule.metric}[{rule.feature}]" if rule.feature else rule.metric
-    wait = f" for {format_duration(rule.for_)}" if rule.for_.total_seconds() > 0 else ""
-    return f"{metric} {rule.op} {rule.value:g}{wait}"
 
 
 class AlertEngine:
@@ -272,7 +160,7 @@ class AlertEngine:
     def _open_rows(self, conn: Connection) -> dict[str, list[AlertRecord]]:
         """Open rows within this engine's label scope, by fingerprint, newest first."""
         out: dict[str, list[AlertRecord]] = {}
-        for rec in _open(conn, self.labels):
+        for rec in open_rows(conn, self.labels):
             out.setdefault(rec.fingerprint, []).append(rec)
         return out
 
@@ -285,57 +173,30 @@ class AlertEngine:
         value: float | None,
         now: datetime,
     ) -> Transition | None:
-        if value is None:  # no data: keep the state, whatever it is
-            if row is not None:
-                conn.execute(update(alerts).where(alerts.c.id == row.id).values(last_eval_at=now))
+        """Apply `alert_rules.next_step` to the row; the transition if the state changed."""
+        step = next_step(rule, row, value, now)
+        if step.action == "keep":
             return None
-        breached = _OPS[rule.op](value, rule.value)
-        if row is None:
-            if not breached:
-                return None
-            state: AlertState = "firing" if rule.for_.total_seconds() <= 0 else "pending"
+        if step.action == "open":
+            assert step.state is not None  # open always names the new state
+            fired = now if step.state == "firing" else None
             labels = {**self.rule_labels(rule), "severity": rule.severity}
-            new_id = conn.execute(
-                alerts.insert().values(
-                    rule=rule.name,
-                    fingerprint=fp,
-                    state=state,
-                    value=value,
-                    started_at=now,
-                    fired_at=now if state == "firing" else None,
-                    resolved_at=None,
-                    last_eval_at=now,
-                    labels=labels,
-                )
-            ).inserted_primary_key[0]
-            rec = AlertRecord(
-                new_id,
-                rule.name,
-                fp,
-                state,
-                value,
-                now,
-                now if state == "firing" else None,
-                None,
-                now,
-                labels,
-            )
-            return self._transition(conn, rule, rec, "inactive", now)
-        if breached:
-            if row.state == "pending" and now - row.started_at >= rule.for_:
-                conn.execute(
-                    update(alerts)
-                    .where(alerts.c.id == row.id)
-                    .values(state="firing", fired_at=now, value=value, last_eval_at=now)
-                )
-                rec = _replace(row, state="firing", fired_at=now, value=value, last_eval_at=now)
-                return self._transition(conn, rule, rec, "pending", now)
-            conn.execute(
-                update(alerts).where(alerts.c.id == row.id).values(value=value, last_eval_at=now)
-            )
+            new = AlertRecord(0, rule.name, fp, step.state, value, now, fired, None, now, labels)
+            return self._transition(conn, rule, insert_alert(conn, new), "inactive", now)
+        assert row is not None  # every other action has a row to act on
+        if step.action == "touch":
+            update_alert(conn, row, last_eval_at=now)
             return None
-        target: AlertState = "resolved" if row.state == "firing" else "inactive"
-        rec = self._close(conn, row, target, now, value)
+        if step.action == "update":
+            update_alert(conn, row, value=value, last_eval_at=now)
+            return None
+        if step.action == "fire":
+            rec = update_alert(
+                conn, row, state="firing", fired_at=now, value=value, last_eval_at=now
+            )
+            return self._transition(conn, rule, rec, "pending", now)
+        assert step.state is not None  # close always names the final state
+        rec = self._close(conn, row, step.state, now, value)
         return self._transition(conn, rule, rec, row.state, now)
 
     def _close(
@@ -347,20 +208,14 @@ class AlertEngine:
         value: float | None = None,
     ) -> AlertRecord:
         v = row.value if value is None else value
-        conn.execute(
-            update(alerts)
-            .where(alerts.c.id == row.id)
-            .values(state=state, resolved_at=now, value=v, last_eval_at=now)
-        )
-        return _replace(row, state=state, resolved_at=now, value=v, last_eval_at=now)
+        return update_alert(conn, row, state=state, resolved_at=now, value=v, last_eval_at=now)
 
     def _retire(self, conn: Connection, row: AlertRecord, now: datetime) -> Transition:
         """Close an open alert whose rule left the spec: firing ones resolve, announced in the
         audit log and the Python log (their routes went with the rule)."""
-        target: AlertState = "resolved" if row.state == "firing" else "inactive"
-        rec = self._close(conn, row, target, now)
+        rec = self._close(conn, row, closed_state(row.state), now)
         ann = {"summary": "the rule was removed from the spec", "description": ""}
-        t = _make(rec, row.state, now, row.labels.get("severity", "warning"), ann)
+        t = transition(rec, row.state, now, row.labels.get("severity", "warning"), ann)
         if t.notifies:
             self._audit(conn, t, {"reason": "rule removed"})
         return t
@@ -373,16 +228,7 @@ class AlertEngine:
         previous: AlertState,
         now: datetime,
     ) -> Transition:
-        what = _describe(rule)
-        v = "no data" if rec.value is None else f"{rec.value:.6g}"
-        if rec.state == "resolved":
-            summary = f"{rule.metric} is {v}, no longer {rule.op} {rule.value:g}"
-        else:
-            summary = f"{rule.metric} is {v} ({what})"
-        if rule.feature:
-            summary = f"{rule.feature}: {summary}"
-        ann = {"summary": summary, "description": f"tradeloop alert {rule.name}: {what}"}
-        t = _make(rec, previous, now, rule.severity, ann)
+        t = transition(rec, previous, now, rule.severity, annotate(rule, rec.state, rec.value))
         if t.notifies:
             self._audit(conn, t, {"routes": list(rule.routes)})
         return t
@@ -431,69 +277,3 @@ class AlertEngine:
 
     def close(self, timeout: float = 5.0) -> None:
         self.notifier.close(timeout)
-
-
-def _matches(rec: AlertRecord, labels: Mapping[str, str]) -> bool:
-    return all(rec.labels.get(k) == v for k, v in labels.items())
-
-
-def _open(conn: Connection, labels: Mapping[str, str]) -> list[AlertRecord]:
-    rows = conn.execute(
-        select(alerts).where(alerts.c.state.in_(OPEN)).order_by(alerts.c.id.desc())
-    ).all()
-    return [rec for rec in map(AlertRecord.of, rows) if _matches(rec, labels)]
-
-
-def open_alerts(store: Store, *, labels: Mapping[str, str] | None = None) -> list[AlertRecord]:
-    """Pending and firing alerts (optionally only those carrying `labels`), oldest first."""
-    with store.engine.connect() as conn:
-        return sorted(_open(conn, labels or {}), key=lambda r: r.id)
-
-
-def recent_alerts(
-    store: Store, *, limit: int = 50, labels: Mapping[str, str] | None = None
-) -> list[AlertRecord]:
-    """Newest alert rows first, optionally only those carrying `labels` (the report uses it)."""
-    want = dict(labels or {})
-    out: list[AlertRecord] = []
-    before: int | None = None
-    with store.engine.connect() as conn:
-        while len(out) < limit:  # labels are JSON: filter in Python, a page at a time
-            q = select(alerts).order_by(alerts.c.id.desc()).limit(max(limit, 200))
-            if before is not None:
-                q = q.where(alerts.c.id < before)
-            page = [AlertRecord.of(r) for r in conn.execute(q)]
-            if not page:
-                break
-            before = page[-1].id
-            out += [r for r in page if _matches(r, want)]
-    return out[:limit]
-
-
-def _replace(rec: AlertRecord, **changes: Any) -> AlertRecord:
-    d = {**asdict(rec), **changes}
-    return AlertRecord(**d)
-
-
-def _make(
-    rec: AlertRecord,
-    previous: AlertState,
-    now: datetime,
-    severity: str,
-    annotations: Mapping[str, str],
-) -> Transition:
-    return Transition(
-        rule=rec.rule,
-        fingerprint=rec.fingerprint,
-        previous=previous,
-        state=rec.state,
-        value=rec.value,
-        at=now,
-        severity=severity,
-        labels=dict(rec.labels),
-        annotations=dict(annotations),
-        started_at=rec.started_at,
-        fired_at=rec.fired_at,
-        resolved_at=rec.resolved_at,
-        alert_id=rec.id,
-    )

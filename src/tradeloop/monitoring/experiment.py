@@ -37,11 +37,11 @@ from tradeloop.monitoring.sequential import (
 from tradeloop.monitoring.srm import SRM_THRESHOLD, normalize_weights, srm_check
 from tradeloop.spec import AnalysisSpec
 
-__all__ = ["ArmStats", "Decision", "Metric", "Samples", "Verdict", "analyze"]
+__all__ = ["ArmData", "ArmStats", "Decision", "Metric", "Verdict", "analyze"]
 
 Decision = Literal["promote", "rollback", "continue", "inconclusive"]
 Metric = Literal["hit_rate", "pnl"]
-Samples = ArmStats | npt.ArrayLike | Iterable[float]
+ArmData = ArmStats | npt.ArrayLike | Iterable[float]  # one arm: its summary, or its values
 
 _MIN_PER_ARM = 2  # a variance needs two samples, whatever the spec says
 
@@ -76,8 +76,8 @@ class Verdict:
 
 
 def analyze(
-    champion: Samples,
-    challenger: Samples,
+    champion: ArmData,
+    challenger: ArmData,
     spec: AnalysisSpec,
     intended_weights: tuple[float, float] = (0.5, 0.5),
     metric: Metric | None = None,
@@ -158,7 +158,7 @@ def analyze(
             final=exhausted,
         )
 
-    stop = "inconclusive" if exhausted else "continue"
+    stop: Decision = "inconclusive" if exhausted else "continue"
     # A broken split is checked first: it is detectable early and waiting would hide it.
     if srm.mismatch:
         return verdict(
@@ -193,11 +193,11 @@ def analyze(
     return verdict("continue", f"{ci} contains {bound}; keep collecting")
 
 
-def _as_stats(samples: Samples, arm: str) -> ArmStats:
+def _as_stats(samples: ArmData, arm: str) -> ArmStats:
     if isinstance(samples, ArmStats):
         return samples
     try:
-        return ArmStats.from_values(samples)  # type: ignore[arg-type]
+        return ArmStats.from_values(samples)
     except BadInput as exc:
         raise BadInput(f"{arm}: {exc}") from exc
 

@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tradeloop.monitoring.alerts import AlertRecord
 from tradeloop.monitoring.performance import PerformanceMetrics
 from tradeloop.monitoring.routes import Notifier
 from tradeloop.spec import AlertRule
+from tradeloop.store.alerts import AlertRecord
 
 __all__ = ["METRIC_NAMES", "MonitorGauges"]
 

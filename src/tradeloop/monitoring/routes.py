@@ -24,15 +24,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from tradeloop.clock import utc
+from tradeloop.monitoring.alert_rules import Transition
 from tradeloop.spec import WebhookRoute
-
-if TYPE_CHECKING:
-    from tradeloop.monitoring.alerts import Transition
 
 __all__ = ["LOG_ROUTE", "Notifier", "RouteStats", "alert_payload", "log_transition"]
 

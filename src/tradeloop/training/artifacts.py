@@ -51,7 +51,7 @@ def reference_profile(
     frame: pl.DataFrame, spec: Spec, model: ModelAdapter, X: np.ndarray, out: Path
 ) -> None:
     """What the model saw (features and its predictions), so monitoring never re-reads data."""
-    from tradeloop.monitoring.drift_profile import ReferenceProfile
+    from tradeloop.monitoring.drift import ReferenceProfile
 
     table = frame.select(spec.feature_names).with_columns(
         pl.Series("prediction", model.predict(X).astype(np.float64))

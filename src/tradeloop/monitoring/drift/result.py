@@ -10,7 +10,7 @@ import html
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tradeloop.monitoring.drift_methods import METHODS
+from tradeloop.monitoring.drift.methods import drift_method
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +19,8 @@ class ColumnDrift:
 
     column: str
     column_type: str  # "numeric" or "categorical"
-    method: str  # ks, wasserstein, psi, jensenshannon, chisquare or z
-    statistic: float  # p-value for ks/chisquare/z, distance or index otherwise
+    method: str  # a registered drift method's name (`methods.METHODS`)
+    statistic: float  # a p-value or a distance, as the method declares
     threshold: float
     drifted: bool
     exact: bool  # False when computed from a sketched reference profile
@@ -30,7 +30,7 @@ class ColumnDrift:
     @property
     def method_name(self) -> str:
         """Evidently's display name of the method."""
-        return METHODS[self.method].display_name
+        return drift_method(self.method).display_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,15 @@
 """Data drift between a reference and a current table: a test per column, a verdict per dataset.
 
 `drift_report(reference, current, spec)` picks each column's method as Evidently's
-DataDriftPreset does (see `drift_methods.default_method`) unless the spec names one, computes
-the statistics in vectorised numpy on a thread per core (1M x 20 columns: about one CPU-second
-from a raw reference, half that from a profile; Evidently takes two minutes or more), and calls
-the dataset drifted when the share of drifted columns reaches `spec.share`.
+DataDriftPreset does (see `methods.default_method`) unless the spec names one, computes the
+statistics in vectorised numpy on a thread per core (1M x 20 columns: about one CPU-second from
+a raw reference, half that from a profile; Evidently takes two minutes or more), and calls the
+dataset drifted when the share of drifted columns reaches `spec.share`.
 
 The reference is either a table (exact: every statistic equals Evidently's to float rounding,
-except chi-square, which is the calibrated two-sample test; see `drift_methods`) or a
+except chi-square, which is the calibrated two-sample test; see `stattests`) or a
 `ReferenceProfile` saved at training time (exact for categorical and low-cardinality columns;
-sketched numeric columns carry the error bounds documented in `drift_profile`).
+sketched numeric columns carry the error bounds documented in `profiles`).
 
 Method choice: a per-feature method in `spec.features` must apply to the column's type (else
 `BadInput`); the spec-wide `spec.method` applies where it can, and columns it does not apply to
@@ -21,14 +21,14 @@ Method choice: a per-feature method in `spec.features` must apply to the column'
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from tradeloop.errors import BadInput
-from tradeloop.monitoring.drift_columns import (
+from tradeloop.monitoring.drift.columns import (
+    ColumnKind,
     as_columns,
     category_counts,
     detect_kind,
@@ -36,88 +36,24 @@ from tradeloop.monitoring.drift_columns import (
     parallel_map,
     skip_reason,
 )
-from tradeloop.monitoring.drift_distances import (
-    ks_pvalue,
-    ks_pvalue_asymptotic,
-    ks_statistic_sketch,
-    normed_wasserstein,
-    wasserstein,
-    wasserstein_sketch,
-)
-from tradeloop.monitoring.drift_methods import (
-    DISCRETE_BINS_MAX_UNIQUE,
+from tradeloop.monitoring.drift.methods import (
     FEW_VALUES,
     METHODS,
-    chisquare_pvalue,
+    DriftTest,
     default_method,
-    jensenshannon,
-    psi,
-    z_pvalue,
+    drift_method,
 )
-from tradeloop.monitoring.drift_profile import (
+from tradeloop.monitoring.drift.profiles import (
     ColumnProfile,
     NumericProfile,
     ReferenceProfile,
     profile_column,
 )
-from tradeloop.monitoring.drift_report import ColumnDrift, DriftReport
-from tradeloop.monitoring.drift_samples import (
-    Sample,
-    aligned_counts,
-    histogram_counts,
-    histogram_shares_sketch,
-    sturges_edges,
-)
+from tradeloop.monitoring.drift.result import ColumnDrift, DriftReport
+from tradeloop.monitoring.drift.samples import Sample
 from tradeloop.spec import DriftSpec
 
-__all__ = [
-    "ColumnDrift",
-    "DriftReport",
-    "ReferenceProfile",
-    "compare_files",
-    "drift_report",
-    "load_reference",
-    "load_table",
-]
-
-
-# ------------------------------------------------------------------------------------- files
-
-
-def load_table(path: str | Path) -> pl.DataFrame:
-    """Read a CSV or Parquet file (by suffix) with polars."""
-    p = Path(path)
-    if not p.is_file():
-        raise BadInput(f"{p}: no such file")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pl.read_csv(p, infer_schema_length=None)
-        if suffix in (".parquet", ".pq"):
-            return pl.read_parquet(p)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise BadInput(f"{p}: cannot read it: {exc}") from exc
-    raise BadInput(f"{p}: unknown format {suffix or '(no suffix)'!r}: use .csv or .parquet")
-
-
-def load_reference(path: str | Path) -> pl.DataFrame | ReferenceProfile:
-    """A reference table (.csv, .parquet) or a saved `ReferenceProfile` (.json)."""
-    if Path(path).suffix.lower() == ".json":
-        return ReferenceProfile.load(path)
-    return load_table(path)
-
-
-def compare_files(
-    reference: str | Path,
-    current: str | Path,
-    spec: DriftSpec | None = None,
-    columns: Sequence[str] | None = None,
-) -> DriftReport:
-    """`drift_report` on files: what `tradeloop drift REFERENCE CURRENT` runs."""
-    return drift_report(load_reference(reference), load_table(current), spec, columns)
-
-
-# -------------------------------------------------------------------------------- the report
+__all__ = ["drift_report"]
 
 
 def drift_report(
@@ -158,7 +94,7 @@ def drift_report(
             if col is None:
                 return profile.skipped.get(name, "not in the reference profile")
         else:
-            assert ref is not None
+            assert ref is not None  # set whenever there is no profile
             kind = detect_kind(ref[name])
             if kind is None:
                 return skip_reason(ref[name])
@@ -176,19 +112,20 @@ def drift_report(
     return DriftReport(tested, spec.share, skipped)
 
 
-def _method(name: str, kind: str, spec: DriftSpec, default: Callable[[], str]) -> str:
+def _method(name: str, kind: ColumnKind, spec: DriftSpec, default: Callable[[], str]) -> DriftTest:
     """The spec's method for a column if it applies, else Evidently's default."""
     requested = spec.features.get(name, spec.method)
     if requested != "auto":
-        if kind in METHODS[requested].kinds:
-            return requested
+        method = drift_method(requested)
+        if kind in method.kinds:
+            return method
         if name in spec.features:
-            usable = sorted(m for m, info in METHODS.items() if kind in info.kinds and m != "z")
+            usable = sorted(m.name for m in METHODS.values() if kind in m.kinds and m.selectable)
             raise BadInput(
                 f"drift method {requested!r} does not apply to {kind} column {name!r} "
                 f"(use one of: {', '.join(usable)})"
             )
-    return default()
+    return drift_method(default())
 
 
 def _compare(name: str, ref: ColumnProfile, s: pl.Series, spec: DriftSpec) -> ColumnDrift | str:
@@ -201,7 +138,7 @@ def _compare(name: str, ref: ColumnProfile, s: pl.Series, spec: DriftSpec) -> Co
         method = _method(
             name, "numeric", spec, lambda: default_method("numeric", ref.n, _n_values(ref, cur))
         )
-        statistic, exact = _numeric_statistic(method, ref, cur)
+        statistic, exact = method.on_numeric(ref, cur)
         n_cur = cur.n
     else:
         counts = category_counts(s)
@@ -211,16 +148,16 @@ def _compare(name: str, ref: ColumnProfile, s: pl.Series, spec: DriftSpec) -> Co
         method = _method(
             name, "categorical", spec, lambda: default_method("categorical", ref.n, len(r))
         )
-        statistic, exact = _discrete_statistic(method, r, c), True
+        statistic, exact = method.on_counts(r, c), True
         n_cur = int(c.sum())
-    threshold = spec.threshold if spec.threshold is not None else METHODS[method].default_threshold
+    threshold = spec.threshold if spec.threshold is not None else method.default_threshold
     return ColumnDrift(
         column=name,
         column_type=ref.kind,
-        method=method,
+        method=method.name,
         statistic=float(statistic),
         threshold=float(threshold),
-        drifted=METHODS[method].is_drift(statistic, threshold),
+        drifted=method.is_drift(statistic, threshold),
         exact=exact,
         n_reference=ref.n,
         n_current=n_cur,
@@ -237,61 +174,9 @@ def _n_values(ref: NumericProfile, cur: Sample) -> int:
     return len(np.union1d(ref.sample.distinct()[0], cur.distinct()[0]))
 
 
-def _numeric_discrete(ref: NumericProfile, cur: Sample) -> tuple[np.ndarray, np.ndarray]:
-    if ref.sample is None:  # a sketch has more than MIN_SKETCH_SIZE distinct values
-        raise BadInput(
-            "per-value tests need the exact reference values of a low-cardinality column"
-        )
-    rv, rb = ref.sample.distinct()
-    cv, cb = cur.distinct()
-    return aligned_counts(rv, np.diff(rb, prepend=0), cv, np.diff(cb, prepend=0))
-
-
-def _numeric_statistic(method: str, ref: NumericProfile, cur: Sample) -> tuple[float, bool]:
-    """(statistic, exact) for a numeric column."""
-    sample, sketch = ref.sample, ref.sketch
-    if method == "ks":
-        if sample is not None:
-            return ks_pvalue(sample, cur), True
-        assert sketch is not None
-        return ks_pvalue_asymptotic(ks_statistic_sketch(sketch, cur), ref.n, cur.n), False
-    if method == "wasserstein":
-        if sample is not None:
-            return normed_wasserstein(wasserstein(sample, cur), ref.std), True
-        assert sketch is not None
-        return normed_wasserstein(wasserstein_sketch(sketch, cur), ref.std), False
-    if method in ("psi", "jensenshannon") and ref.nunique > DISCRETE_BINS_MAX_UNIQUE:
-        lo = min(ref.min, float(cur.values[0]))
-        hi = max(ref.max, float(cur.values[-1]))
-        edges = sturges_edges(lo, hi, ref.n + cur.n)
-        if sample is not None:
-            ref_shares = histogram_counts(sample, edges) / ref.n
-        else:
-            assert sketch is not None
-            ref_shares = histogram_shares_sketch(sketch, edges)
-        cur_shares = histogram_counts(cur, edges) / cur.n
-        fn = psi if method == "psi" else jensenshannon
-        return fn(ref_shares, cur_shares), sample is not None
-    r, c = _numeric_discrete(ref, cur)
-    return _discrete_statistic(method, r, c), True
-
-
 def _aligned(ref: dict[Any, int], cur: dict[Any, int]) -> tuple[np.ndarray, np.ndarray]:
     keys = list(ref) + [k for k in cur if k not in ref]
     return (
         np.array([ref.get(k, 0) for k in keys], dtype=np.int64),
         np.array([cur.get(k, 0) for k in keys], dtype=np.int64),
     )
-
-
-def _discrete_statistic(method: str, r: np.ndarray, c: np.ndarray) -> float:
-    """A method on counts over the same categories (psi and JS on shares, as Evidently)."""
-    if method == "chisquare":
-        return chisquare_pvalue(r, c)
-    if method == "z":
-        return z_pvalue(r, c)
-    if method == "psi":
-        return psi(r / r.sum(), c / c.sum())
-    if method == "jensenshannon":
-        return jensenshannon(r / r.sum(), c / c.sum())
-    raise BadInput(f"drift method {method!r} needs numeric values")

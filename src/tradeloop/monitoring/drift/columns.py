@@ -1,5 +1,7 @@
 """Reading tables column by column, and deciding which columns are numeric or categorical.
 
+The bottom of the drift package: everything else reads its inputs through this module.
+
 Inputs are polars or pandas DataFrames or mappings of name -> array; every column becomes a
 polars Series. Column types mirror Evidently's `infer_column_type`: floats are numeric;
 integers are categorical with at most 10 distinct values, else numeric; booleans and polars
@@ -14,13 +16,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import polars as pl
 
 from tradeloop.errors import BadInput
-from tradeloop.monitoring.drift_methods import ColumnKind
+
+ColumnKind = Literal["numeric", "categorical"]
 
 INTEGER_CARDINALITY_LIMIT = 10  # Evidently: integers with more distinct values are numeric
 TEXT_UNIQUE_SHARE = 0.5  # Evidently: strings with more distinct values than this share are text
@@ -51,7 +54,10 @@ def _to_series(name: str, values: Any) -> pl.Series:
         if isinstance(values, pl.Series):
             return values.rename(name)
         if type(values).__module__.startswith("pandas"):
-            return pl.from_pandas(values).rename(name)
+            series = pl.from_pandas(values)
+            if not isinstance(series, pl.Series):
+                raise BadInput(f"column {name!r}: expected one column, got a table")
+            return series.rename(name)
         arr = np.asarray(values)
         if arr.ndim != 1:
             raise BadInput(f"column {name!r}: expected a 1-D array, got shape {arr.shape}")

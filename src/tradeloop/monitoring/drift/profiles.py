@@ -6,7 +6,7 @@ monitor never needs the raw training data again. Per column it keeps:
 - numeric: size, distinct-value count, population std, min, max, and either every distinct value
   with its count (exact; used when there are at most `sketch_size` distinct values) or a sketch:
   the order statistics at about `sketch_size` evenly spaced ranks plus a geometric grid into each
-  tail (`drift_samples.sketch_ranks`, ~2,700 knots for 1M rows at the default 2,048).
+  tail (`samples.sketch_ranks`, ~2,700 knots for 1M rows at the default 2,048).
 - categorical: every category with its count (exact).
 
 Approximation (sketched numeric columns only). The sketch models the reference CDF as piecewise
@@ -20,7 +20,9 @@ sketch are each within 2 * ks_error of the exact shares. KS p-values from a sket
 asymptotic formula. Every other statistic (std, categorical tests, columns with few values) is
 exact. `sketch_size=None` keeps every distinct value: exact, but as large as the data.
 
-Column types follow `drift_columns` (Evidently's rules, decided on the reference).
+Column types follow `columns` (Evidently's rules, decided on the reference). This module sits
+above `distances` because a sketched profile measures its own error with them when it is built;
+the methods read a profile through `per_value_counts` and `binned_shares`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ import numpy as np
 import polars as pl
 
 from tradeloop.errors import BadInput
-from tradeloop.monitoring.drift_columns import (
+from tradeloop.monitoring.drift.columns import (
+    ColumnKind,
     as_columns,
     category_counts,
     detect_kind,
@@ -44,9 +47,15 @@ from tradeloop.monitoring.drift_columns import (
     parallel_map,
     skip_reason,
 )
-from tradeloop.monitoring.drift_distances import ks_statistic_sketch, wasserstein_sketch
-from tradeloop.monitoring.drift_methods import ColumnKind
-from tradeloop.monitoring.drift_samples import Sample, Sketch
+from tradeloop.monitoring.drift.distances import ks_statistic_sketch, wasserstein_sketch
+from tradeloop.monitoring.drift.samples import (
+    Sample,
+    Sketch,
+    aligned_counts,
+    histogram_counts,
+    histogram_shares_sketch,
+    sturges_edges,
+)
 
 PROFILE_FORMAT = "tradeloop.drift_profile"
 PROFILE_VERSION = 1
@@ -79,21 +88,19 @@ class NumericProfile:
         if sample.n == 0:
             raise ValueError("no finite values")
         nunique = sample.nunique()
-        common = {
-            "n": sample.n,
-            "nunique": nunique,
-            "std": sample.std(),
-            "min": float(sample.values[0]),
-            "max": float(sample.values[-1]),
-        }
+        n, std, lo, hi = sample.n, sample.std(), float(sample.values[0]), float(sample.values[-1])
         if sketch_size is None or nunique <= sketch_size:
             if compress and sample.counts is None:
                 values, below = sample.distinct()
                 sample = Sample(values, np.diff(below, prepend=0))
-            return cls(**common, sample=sample)
+            return cls(n, nunique, std, lo, hi, sample=sample)
         sketch = Sketch.of(sample, sketch_size)
         return cls(
-            **common,
+            n,
+            nunique,
+            std,
+            lo,
+            hi,
             sketch=sketch,
             ks_error=ks_statistic_sketch(sketch, sample),
             w_error=wasserstein_sketch(sketch, sample),
@@ -121,21 +128,20 @@ class NumericProfile:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NumericProfile:
-        common = {
-            "n": int(d["n"]),
-            "nunique": int(d["nunique"]),
-            "std": float(d["std"]),
-            "min": float(d["min"]),
-            "max": float(d["max"]),
-        }
+        n, nunique = int(d["n"]), int(d["nunique"])
+        std, lo, hi = float(d["std"]), float(d["min"]), float(d["max"])
         if "quantiles" in d:
             q = np.asarray(d["quantiles"], dtype=np.float64)
             ranks = np.asarray(d["ranks"], dtype=np.int64)
             if len(q) != len(ranks) or len(q) < 2 or np.any(np.diff(q) < 0):
                 raise ValueError("quantiles must be sorted and match ranks")
             return cls(
-                **common,
-                sketch=Sketch(q, ranks, common["n"]),
+                n,
+                nunique,
+                std,
+                lo,
+                hi,
+                sketch=Sketch(q, ranks, n),
                 ks_error=float(d["ks_error"]),
                 w_error=float(d["w_error"]),
             )
@@ -143,7 +149,7 @@ class NumericProfile:
         counts = np.asarray(d["counts"], dtype=np.int64)
         if len(values) != len(counts) or np.any(np.diff(values) <= 0) or np.any(counts <= 0):
             raise ValueError("values must be distinct and sorted, counts positive")
-        return cls(**common, sample=Sample(values, counts))
+        return cls(n, nunique, std, lo, hi, sample=Sample(values, counts))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -172,6 +178,30 @@ class CategoricalProfile:
 
 
 ColumnProfile = NumericProfile | CategoricalProfile
+
+
+def per_value_counts(ref: NumericProfile, cur: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of each distinct value of either sample (exact references only)."""
+    if ref.sample is None:  # a sketch has more than MIN_SKETCH_SIZE distinct values
+        raise BadInput(
+            "per-value tests need the exact reference values of a low-cardinality column"
+        )
+    rv, rb = ref.sample.distinct()
+    cv, cb = cur.distinct()
+    return aligned_counts(rv, np.diff(rb, prepend=0), cv, np.diff(cb, prepend=0))
+
+
+def binned_shares(ref: NumericProfile, cur: Sample) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Shares of each sample in Evidently's Sturges bins over both: (reference, current, exact)."""
+    lo = min(ref.min, float(cur.values[0]))
+    hi = max(ref.max, float(cur.values[-1]))
+    edges = sturges_edges(lo, hi, ref.n + cur.n)
+    if ref.sample is not None:
+        ref_shares = histogram_counts(ref.sample, edges) / ref.n
+    else:
+        assert ref.sketch is not None  # a NumericProfile holds one of the two
+        ref_shares = histogram_shares_sketch(ref.sketch, edges)
+    return ref_shares, histogram_counts(cur, edges) / cur.n, ref.sample is not None
 
 
 def profile_column(
@@ -263,8 +293,9 @@ class ReferenceProfile:
                     raise ValueError(f"unknown type {c['type']!r}")
             except (KeyError, TypeError, ValueError) as exc:
                 raise BadInput(f"drift profile column {name!r} is malformed: {exc}") from exc
-            if isinstance(columns[name], NumericProfile) and not all(
-                math.isfinite(v) for v in (columns[name].std, columns[name].min, columns[name].max)
+            col = columns[name]
+            if isinstance(col, NumericProfile) and not all(
+                math.isfinite(v) for v in (col.std, col.min, col.max)
             ):
                 raise BadInput(f"drift profile column {name!r} has non-finite statistics")
         size = d.get("sketch_size", DEFAULT_SKETCH_SIZE)

@@ -1,7 +1,7 @@
 """Sorted samples, quantile sketches and histogram binning: the inputs every statistic reads.
 
 A `Sample` is an exact sorted sample (raw, or distinct values with counts); a `Sketch` is a
-bounded-size quantile summary of a large reference (see `drift_profile` for its error bounds).
+bounded-size quantile summary of a large reference (see `profiles` for its error bounds).
 Histogram counts follow `np.histogram` exactly but are `searchsorted` on sorted data, so binning
 a sorted million-row column costs microseconds.
 """
@@ -216,5 +216,5 @@ def sort_floats(x: np.ndarray) -> np.ndarray:
     `np.sort` on a million floats, and sorting is nearly all of an exact drift report."""
     if x.size < 4096:  # below this the conversion costs more than the sort
         return np.sort(x)
-    # single-threaded: columns are already sorted in parallel, one per core (drift_columns)
+    # single-threaded: columns are already sorted in parallel, one per core (columns.parallel_map)
     return pl.Series(x).sort(multithreaded=False).to_numpy()  # read-only, zero-copy

@@ -3,7 +3,13 @@
 Exact paths match scipy (`ks_2samp`, `wasserstein_distance`) to float rounding. Wasserstein is
 integrated over the two quantile functions without merging the samples; KS is read off one
 merge (a stable argsort of two sorted runs is a linear timsort merge). Sketch paths treat the
-reference CDF as piecewise linear between the sketch's knots (`drift_samples.Sketch`).
+reference CDF as piecewise linear between the sketch's knots (`samples.Sketch`).
+
+Why not call scipy for the exact paths: `bench/drift.py`'s scipy row, 1M vs 1M rows, the 16
+numeric columns one at a time, sorting included, on the shared 2-core machine: KS 4.5 s here
+against 9.1 s for `ks_2samp` (2.0x), Wasserstein 3.2 s against 64.0 s for
+`wasserstein_distance` (20x), with the same values to 2e-13 relative. Both merges stay. At
+<= 10,000 values `ks_pvalue` does call `ks_2samp`, for its exact p-value.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from tradeloop.monitoring.drift_samples import Sample, Sketch, dot
+from tradeloop.monitoring.drift.samples import Sample, Sketch, dot
 
 KS_EXACT_MAX_N = 10_000  # scipy's ks_2samp(method="auto") is exact up to this many values
 
@@ -147,7 +153,7 @@ def _abs_linear_integral(d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
     Without a zero crossing that is (|d0| + |d1|) / 2; with one, (d0^2 + d1^2) / (2 (|d0| + |d1|))
     = (|d0| + |d1|) / 2 - |d0 d1| / (|d0| + |d1|).
     """
-    s = np.abs(d0)
+    s: np.ndarray = np.abs(d0)
     np.multiply(d0, d1, out=d0)  # negative where f crosses zero
     np.abs(d1, out=d1)
     s += d1
