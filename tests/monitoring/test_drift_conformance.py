@@ -58,3 +58,12 @@ def test_the_suite_reports_broken_methods() -> None:
     assert any("not deterministic" in f for f in noisy), noisy
     undeclared = check_drift_method(_Undeclared())
     assert any("statistic must be" in f for f in undeclared), undeclared
+
+
+def test_the_spec_names_exactly_the_selectable_registered_methods() -> None:
+    """A method a spec may name is registered, and every selectable one can be named."""
+    from tradeloop.monitoring.drift import METHODS
+    from tradeloop.spec import DRIFT_METHODS
+
+    selectable = {m.name for m in METHODS.values() if m.selectable}
+    assert set(DRIFT_METHODS) - {"auto"} == selectable
