@@ -11,7 +11,6 @@ import typer
 
 from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, handle_errors, out
 from tradeloop.errors import BadInput, RuntimeFailure
-from tradeloop.spec import SPEC_FILENAME, format_duration, load_spec, parse_spec
 
 
 def example_spec(name: str = "demo") -> str:
@@ -30,6 +29,8 @@ def _git(cwd: Path, *args: str) -> None:
 
 def init_project(directory: Path, name: str | None = None) -> Path:
     """A git repository with a commented, working example spec. Refuses to overwrite one."""
+    from tradeloop.spec import SPEC_FILENAME, parse_spec
+
     directory = directory.resolve()
     spec_path = directory / SPEC_FILENAME
     if spec_path.exists():
@@ -78,6 +79,8 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def validate(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
         """Check the spec: unknown keys, types, ranges and cross-references, with line numbers."""
+        from tradeloop.spec import format_duration, load_spec
+
         loaded = load_spec(spec)
         s = loaded.spec
         doc = {
