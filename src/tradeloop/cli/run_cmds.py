@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -39,7 +40,7 @@ def _controllers(names: list[str]) -> list[Reconciler]:
     from tradeloop.control.monitor import MonitorController
     from tradeloop.control.trainer import TrainerController
 
-    make = {
+    make: dict[str, Callable[[], Reconciler]] = {
         "trainer": TrainerController,
         "deployer": DeployerController,
         "monitor": MonitorController,

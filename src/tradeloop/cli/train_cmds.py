@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -197,7 +197,12 @@ TokenOpt = Annotated[str | None, typer.Option(help="API token (default: $TRADELO
 
 
 def _decide(
-    version: str, decision: str, spec: Path | None, token: str | None, reason: str, json_: bool
+    version: str,
+    decision: Literal["approved", "rejected"],
+    spec: Path | None,
+    token: str | None,
+    reason: str,
+    json_: bool,
 ) -> None:
     from tradeloop.registry.decisions import decide
 
@@ -210,7 +215,7 @@ def _decide(
         decision,
         _token(token, project),
         reason,
-    )  # type: ignore[arg-type]
+    )
     if json_:
         emit_json(doc)
     else:
