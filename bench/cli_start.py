@@ -4,7 +4,8 @@ Every command runs as a fresh process with `PYTHONDONTWRITEBYTECODE=1`, as on ou
 CI, so what counts is the bytecode `./dev` compiled (`--uncompiled` points Python at an empty
 bytecode cache to show the cost without it). `validate` and `status` run in a `tradeloop init`
 project; `status` after one `tradeloop train`, so it reads a real registry (`--no-train` skips
-the training). Target: <= 0.5 s for each command.
+the training). Target: <= 0.5 s for each command. Beside the wall time, the process's CPU time
+(user + system): on a machine shared with other work it is the steadier figure.
 
     .venv/bin/python bench/cli_start.py [--runs 5] [--no-train] [--uncompiled]
                                         [--drift REF CUR]
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,18 +27,25 @@ VENV_BIN = Path(sys.executable).parent
 TARGET_S = 0.5
 
 
-def run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run."""
+    cpu0, t0 = _child_cpu(), time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _child_cpu() - cpu0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr[-2000:]}")
-    return seconds
+    return seconds, cpu
 
 
-def median_of(argv: list[str], cwd: Path, env: dict[str, str], runs: int) -> float:
+def median_of(argv: list[str], cwd: Path, env: dict[str, str], runs: int) -> tuple[float, float]:
     run(argv, cwd, env)  # warm the page cache; not counted
-    return statistics.median(run(argv, cwd, env) for _ in range(runs))
+    times = [run(argv, cwd, env) for _ in range(runs)]
+    return statistics.median(t for t, _ in times), statistics.median(c for _, c in times)
 
 
 def main() -> None:
@@ -77,11 +86,11 @@ def main() -> None:
 
         mode = "uncompiled" if args.uncompiled else "compiled bytecode"
         print(f"median of {args.runs} runs, PYTHONDONTWRITEBYTECODE=1, {mode}")
-        print(f"{'command':<44} {'seconds':>8}  target")
+        print(f"{'command':<44} {'wall s':>8} {'cpu s':>8}  target")
         for label, argv, targeted in rows:
-            s = median_of(argv, project, env, args.runs)
+            s, cpu = median_of(argv, project, env, args.runs)
             mark = ("ok" if s <= TARGET_S else f"over {TARGET_S}") if targeted else ""
-            print(f"{label:<44} {s:>8.3f}  {mark}", flush=True)
+            print(f"{label:<44} {s:>8.3f} {cpu:>8.3f}  {mark}", flush=True)
 
 
 if __name__ == "__main__":
