@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TRADELOOP = str(Path(sys.executable).with_name("tradeloop"))
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADELOOP_", "MLFLOW_"))}
     proc = subprocess.run(

@@ -3,6 +3,9 @@
 State defaults to `.tradeloop/` beside the spec (`TRADELOOP_HOME` overrides); the operational
 database to SQLite in it (`TRADELOOP_DB_URL` overrides); MLflow to a SQLite file and artifact
 folder in it (`MLFLOW_TRACKING_URI` overrides).
+
+The store is imported when first opened, so commands that never touch the database (`validate`)
+don't pay for SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradeloop.clock import Clock, WallClock
 from tradeloop.spec import LoadedSpec, Spec, load_spec
-from tradeloop.store import Store
+
+if TYPE_CHECKING:
+    from tradeloop.store import Store
 
 
 @dataclass
@@ -62,6 +68,8 @@ class Project:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from tradeloop.store import Store
+
             self._store = Store.open(self.db_url, self.clock)
         return self._store
 

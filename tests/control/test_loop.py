@@ -88,6 +88,7 @@ def test_manual_approval_waits_until_approved(tmp_path: Path) -> None:
     assert project.store.audit.verify().ok
 
 
+@pytest.mark.slow
 def test_killed_trainer_resumes_its_trigger_once(tmp_path: Path) -> None:
     root = _project(tmp_path)
     r = _cli(root, "controller", "run", "trainer", "--once", crash="model_logged")
@@ -107,6 +108,7 @@ def test_killed_trainer_resumes_its_trigger_once(tmp_path: Path) -> None:
     assert p.store.audit.verify().ok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "point", ["deployer_before_git", "deployer_after_git", "deployer_after_alias"]
 )

@@ -118,6 +118,7 @@ def test_retraining_on_the_champions_own_data_cannot_pass_the_champion_gate(
     assert again.version is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "point", ["model_logged", "before_register", "version_created", "alias_set"]
 )

@@ -12,12 +12,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from tradeloop.errors import TradeloopError
+
+if TYPE_CHECKING:
+    from tradeloop.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +34,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def load_project(spec: Path | None) -> Project:
+    """The project, imported on first use: `--help` must not pay for the spec and the stores."""
+    from tradeloop.project import Project
+
+    return Project.load(spec)
 
 
 def emit_json(doc: Any) -> None:

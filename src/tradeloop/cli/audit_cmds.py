@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, out
-from tradeloop.project import Project
+from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -21,7 +20,7 @@ def list_(
     action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
 ) -> None:
     """List audit entries, oldest first."""
-    project = Project.load(spec)
+    project = load_project(spec)
     entries = project.store.audit.list(limit=limit, action=action)
     if json_:
         emit_json([e.to_dict() for e in entries])
@@ -38,7 +37,7 @@ def list_(
 @handle_errors
 def verify(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     """Recompute the hash chain; exit 1 naming the first bad entry if anything was altered."""
-    project = Project.load(spec)
+    project = load_project(spec)
     v = project.store.audit.verify()
     if json_:
         emit_json(v.to_dict())

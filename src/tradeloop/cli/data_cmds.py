@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, out
-from tradeloop.data.snapshot import write_snapshot
-from tradeloop.data.source import checked_bars, raw_bars
-from tradeloop.data.validation import validate_bars
-from tradeloop.project import Project
+from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
 
 data_app = typer.Typer(help="Market data: validate and snapshot.", no_args_is_help=True)
 
@@ -17,7 +13,10 @@ data_app = typer.Typer(help="Market data: validate and snapshot.", no_args_is_he
 @handle_errors
 def check(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     """Validate the spec's market data; exit 2 if any check is an error."""
-    project = Project.load(spec)
+    from tradeloop.data.source import raw_bars
+    from tradeloop.data.validation import validate_bars
+
+    project = load_project(spec)
     d = project.spec.data
     _, report = validate_bars(raw_bars(d, project.root), d.frequency, d.calendar, d.validation)
     if json_:
@@ -34,7 +33,10 @@ def check(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
 @handle_errors
 def snapshot(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     """Validate, then store the bars as a content-hashed Parquet snapshot (audited)."""
-    project = Project.load(spec)
+    from tradeloop.data.snapshot import write_snapshot
+    from tradeloop.data.source import checked_bars
+
+    project = load_project(spec)
     bars, report = checked_bars(project.spec.data, project.root)
     snap = write_snapshot(
         bars,

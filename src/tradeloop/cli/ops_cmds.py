@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, handle_errors, out
-from tradeloop.project import Project
+from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, handle_errors, load_project, out
 
 tokens_app = typer.Typer(help="API tokens with roles (stored hashed).", no_args_is_help=True)
 
@@ -23,7 +22,7 @@ def create(
     """Create a token; it is shown once."""
     from tradeloop.security.tokens import create_token
 
-    project = Project.load(spec)
+    project = load_project(spec)
     plain, info = create_token(project.store, name, role)
     if json_:
         emit_json({"id": info.id, "name": info.name, "role": info.role, "token": plain})
@@ -39,7 +38,7 @@ def create(
 def list_(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     from tradeloop.security.tokens import list_tokens
 
-    rows = list_tokens(Project.load(spec).store)
+    rows = list_tokens(load_project(spec).store)
     if json_:
         emit_json(rows)
     else:
@@ -55,5 +54,5 @@ def list_(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
 def revoke(token_id: int, spec: SpecOpt = None) -> None:
     from tradeloop.security.tokens import revoke_token
 
-    revoke_token(Project.load(spec).store, token_id)
+    revoke_token(load_project(spec).store, token_id)
     out.print(f"token {token_id} revoked")

@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, handle_errors, out
-from tradeloop.spec import format_duration, load_spec
-from tradeloop.templates import init_project
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +19,8 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
     ) -> None:
         """Create a git repository with a commented example spec that runs on the simulator."""
+        from tradeloop.templates import init_project
+
         path = init_project(directory, name)
         if json_:
             emit_json({"spec": str(path), "directory": str(path.parent)})
@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def validate(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
         """Check the spec: unknown keys, types, ranges and cross-references, with line numbers."""
+        from tradeloop.spec import format_duration, load_spec
+
         loaded = load_spec(spec)
         s = loaded.spec
         doc = {

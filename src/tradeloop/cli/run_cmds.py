@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, out
+from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
 from tradeloop.errors import BadInput
-from tradeloop.project import Project
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from tradeloop.control.manager import Manager
+    from tradeloop.control.reconciler import Reconciler
+    from tradeloop.control.world import World
+    from tradeloop.project import Project
 
 controller_app = typer.Typer(help="Run controllers as their own processes.", no_args_is_help=True)
 monitor_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
@@ -21,18 +29,18 @@ PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
 CONTROLLERS = ("trainer", "deployer", "monitor")
 
 
-def _app(project: Project, world: Any) -> Any:
+def _app(project: Project, world: World) -> Starlette:
     from tradeloop.serving.mlflow_source import project_app
 
     return project_app(project, world.registry)
 
 
-def _controllers(names: list[str]) -> list[Any]:
+def _controllers(names: list[str]) -> list[Reconciler]:
     from tradeloop.control.deployer import DeployerController
     from tradeloop.control.monitor import MonitorController
     from tradeloop.control.trainer import TrainerController
 
-    make = {
+    make: dict[str, Callable[[], Reconciler]] = {
         "trainer": TrainerController,
         "deployer": DeployerController,
         "monitor": MonitorController,
@@ -43,7 +51,7 @@ def _controllers(names: list[str]) -> list[Any]:
     return [make[n]() for n in names]
 
 
-def _manager(project: Project, world: Any, names: list[str]) -> Any:
+def _manager(project: Project, world: World, names: list[str]) -> Manager:
     from tradeloop.control.manager import Manager
 
     return Manager(
@@ -63,7 +71,7 @@ def register(app: typer.Typer) -> None:
         from tradeloop.control.world import World
         from tradeloop.serving.server import serve as run
 
-        project = Project.load(spec)
+        project = load_project(spec)
         world = World.open(project)
         err.print(f"serving {project.spec.name} on http://{host}:{port}")
         run(_app(project, world), host=host, port=port)
@@ -75,7 +83,7 @@ def register(app: typer.Typer) -> None:
         from tradeloop.control.world import World
         from tradeloop.serving.server import serve as run
 
-        project = Project.load(spec)
+        project = load_project(spec)
         world = World.open(project)
         manager = _manager(project, world, list(CONTROLLERS))
         stop = threading.Event()
@@ -111,7 +119,7 @@ def register(app: typer.Typer) -> None:
         from tradeloop.registry.mlflow_registry import Registry
         from tradeloop.store import deployments as dep
 
-        project = Project.load(spec)
+        project = load_project(spec)
         name = project.spec.name
         current = {d.variant: d for d in dep.current(project.store, name)}
         champ = current.get("champion")
@@ -164,7 +172,7 @@ def register(app: typer.Typer) -> None:
         """Desired (git) vs actual (registry, serving) per controller, rollout, proposals."""
         from tradeloop.control.status_report import status_report
 
-        project = Project.load(spec)
+        project = load_project(spec)
         doc = status_report(project)
         if json_:
             emit_json(doc)
@@ -230,7 +238,7 @@ def register(app: typer.Typer) -> None:
         """Run controllers under a leader lease (start several replicas on PostgreSQL)."""
         from tradeloop.control.world import World
 
-        project = Project.load(spec)
+        project = load_project(spec)
         manager = _manager(project, World.open(project), names)
         if once:
             for r in manager.run_once():
@@ -254,7 +262,7 @@ def register(app: typer.Typer) -> None:
         from tradeloop.control.status_report import monitor_document
         from tradeloop.monitoring.report import to_html
 
-        project = Project.load(spec)
+        project = load_project(spec)
         doc = monitor_document(project)
         if html is not None:
             html.write_text(to_html(doc))

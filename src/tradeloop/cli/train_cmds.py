@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, out
-from tradeloop.project import Project
+from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
+
+if TYPE_CHECKING:
+    from tradeloop.project import Project
+    from tradeloop.registry.mlflow_registry import Registry
+    from tradeloop.security.tokens import TokenInfo
 
 models_app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
 
 
-def _registry(project: Project):  # type: ignore[no-untyped-def]
+def _registry(project: Project) -> Registry:
     from tradeloop.registry.mlflow_registry import Registry
 
     return Registry.for_project(project)
@@ -30,9 +32,11 @@ def register(app: typer.Typer) -> None:
         reason: Annotated[str, typer.Option(help="Why this run (recorded).")] = "manual",
     ) -> None:
         """Train with purged walk-forward folds, backtest, gate, and register if gates pass."""
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         from tradeloop.training.pipeline import train as run_train
 
-        project = Project.load(spec)
+        project = load_project(spec)
         if json_:
             result = run_train(project, reason=reason)
         else:
@@ -76,9 +80,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Backtest a registered version on the spec's current data, after costs."""
+        from rich.table import Table
+
         from tradeloop.training.replay import backtest_version
 
-        project = Project.load(spec)
+        project = load_project(spec)
         doc = backtest_version(project, version)
         if json_:
             emit_json(doc)
@@ -93,7 +99,9 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def list_(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     """Complete versions, newest last, with aliases and headline metrics."""
-    project = Project.load(spec)
+    from rich.table import Table
+
+    project = load_project(spec)
     versions = _registry(project).versions(project.spec.name)
     if json_:
         emit_json([v.to_dict() for v in versions])
@@ -116,7 +124,7 @@ def list_(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
 @handle_errors
 def show(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     """One version's tags, aliases and lineage."""
-    project = Project.load(spec)
+    project = load_project(spec)
     v = _registry(project).get(project.spec.name, version)
     if json_:
         emit_json(v.to_dict())
@@ -135,7 +143,7 @@ def card(
     html: Annotated[Path | None, typer.Option(help="Write the HTML card here.")] = None,
 ) -> None:
     """Print a version's model card (Markdown), or write its HTML."""
-    project = Project.load(spec)
+    project = load_project(spec)
     reg = _registry(project)
     v = reg.get(project.spec.name, version)
     from tradeloop.registry.cards import card_for
@@ -159,7 +167,7 @@ def promote(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     """Make VERSION the champion (audited). The deployment path normally does this."""
     from tradeloop.registry.champion import promote_version
 
-    project = Project.load(spec)
+    project = load_project(spec)
     doc = promote_version(
         project.store, _registry(project), project.spec.name, version, actor="cli"
     )
@@ -170,7 +178,7 @@ def promote(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
         out.print(f"v{version} is now champion" + (f" (was v{prev})" if prev else ""))
 
 
-def _token(token: str | None, project: Project):  # type: ignore[no-untyped-def]
+def _token(token: str | None, project: Project) -> TokenInfo:
     import os
 
     from tradeloop.errors import BadInput
@@ -189,11 +197,16 @@ TokenOpt = Annotated[str | None, typer.Option(help="API token (default: $TRADELO
 
 
 def _decide(
-    version: str, decision: str, spec: Path | None, token: str | None, reason: str, json_: bool
+    version: str,
+    decision: Literal["approved", "rejected"],
+    spec: Path | None,
+    token: str | None,
+    reason: str,
+    json_: bool,
 ) -> None:
     from tradeloop.registry.decisions import decide
 
-    project = Project.load(spec)
+    project = load_project(spec)
     doc = decide(
         project.store,
         _registry(project),
@@ -202,7 +215,7 @@ def _decide(
         decision,
         _token(token, project),
         reason,
-    )  # type: ignore[arg-type]
+    )
     if json_:
         emit_json(doc)
     else:

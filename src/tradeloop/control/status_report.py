@@ -1,4 +1,9 @@
-"""What `tradeloop status` and `tradeloop monitor report` show: desired vs actual, in one place."""
+"""What `tradeloop status` and `tradeloop monitor report` show: desired vs actual, in one place.
+
+`status` is a short command (<= 0.5 s to start), so it reads only the database, git and the
+registry's aliases (`registry.alias_reader`, no MLflow import); the monitor report needs the
+data stack and the full `World`.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,15 @@ from typing import Any
 from sqlalchemy import select
 
 from tradeloop.control.status import controller_status
-from tradeloop.control.world import World
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION
+from tradeloop.store import Store
 from tradeloop.store import deployments as dep
 from tradeloop.store.tables import rollouts, training_triggers
 
 
-def _latest_rollout(world: World, name: str) -> dict[str, Any] | None:
-    with world.store.engine.connect() as c:
+def _latest_rollout(store: Store, name: str) -> dict[str, Any] | None:
+    with store.engine.connect() as c:
         r = c.execute(
             select(rollouts)
             .where(rollouts.c.model_name == name)
@@ -39,8 +44,8 @@ def _latest_rollout(world: World, name: str) -> dict[str, Any] | None:
     }
 
 
-def _last_trigger(world: World, name: str) -> dict[str, Any] | None:
-    with world.store.engine.connect() as c:
+def _last_trigger(store: Store, name: str) -> dict[str, Any] | None:
+    with store.engine.connect() as c:
         r = c.execute(
             select(training_triggers)
             .where(training_triggers.c.model_name == name)
@@ -58,20 +63,24 @@ def _last_trigger(world: World, name: str) -> dict[str, Any] | None:
 
 
 def status_report(project: Project) -> dict[str, Any]:
+    from tradeloop.gitops.desired import read_desired
     from tradeloop.gitops.promotion import proposals
-    from tradeloop.monitoring.alerts import open_alerts
+    from tradeloop.gitops.repo import GitRepo
+    from tradeloop.store.alerts import open_alerts
+    from tradeloop.registry.alias_reader import alias_versions
 
-    world = World.open(project)
-    desired = world.desired()
+    git = project.spec.deployment.git
+    desired = read_desired(project.root, git.branch, git.pin_file, repo=GitRepo(project.root))
     name = desired.spec.name
-    reg = world.registry
-    champ, chal = reg.by_alias(name, CHAMPION), reg.by_alias(name, CHALLENGER)
-    serving = [d.to_dict() for d in dep.current(world.store, name)]
+    store = project.store
+    aliases = alias_versions(project.mlflow_uri, name, (CHAMPION, CHALLENGER))
+    champ, chal = aliases[CHAMPION], aliases[CHALLENGER]
+    serving = [d.to_dict() for d in dep.current(store, name)]
     pinned = desired.pin.version if desired.pin else None
     live_champ = next((s["version"] for s in serving if s["variant"] == "champion"), None)
-    rollout = _latest_rollout(world, name)
-    controllers = {c["controller"]: c for c in controller_status(world.store)}
-    in_sync = pinned == (champ.version if champ else None) and (
+    rollout = _latest_rollout(store, name)
+    controllers = {c["controller"]: c for c in controller_status(store)}
+    in_sync = pinned == champ and (
         pinned is None or live_champ == pinned or (rollout or {}).get("phase") == "switched"
     )
     return {
@@ -84,22 +93,22 @@ def status_report(project: Project) -> dict[str, Any]:
             "spec_hash": desired.spec.spec_hash(),
         },
         "actual": {
-            "champion": champ.version if champ else None,
-            "challenger": chal.version if chal else None,
+            "champion": champ,
+            "challenger": chal,
             "serving": serving,
         },
         "in_sync": in_sync,
         "rollout": rollout,
         "proposals": [
             p.to_dict()
-            for p in proposals(world.repo, desired.spec.deployment.git, name)
+            for p in proposals(project.root, desired.spec.deployment.git, name)
             if p.state == "open"
         ],
         "controllers": [
             {
                 **controllers.get("trainer", {"controller": "trainer"}),
                 "desired": "a model exists, fresh and undrifted",
-                "last_trigger": _last_trigger(world, name),
+                "last_trigger": _last_trigger(store, name),
             },
             {
                 **controllers.get("deployer", {"controller": "deployer"}),
@@ -108,12 +117,13 @@ def status_report(project: Project) -> dict[str, Any]:
             },
             {**controllers.get("monitor", {"controller": "monitor"})},
         ],
-        "alerts": [a.to_dict() for a in open_alerts(world.store, labels={"model": name})],
+        "alerts": [a.to_dict() for a in open_alerts(store, labels={"model": name})],
     }
 
 
 def monitor_document(project: Project) -> dict[str, Any]:
     from tradeloop.control.monitor import reference_profile
+    from tradeloop.control.world import World
     from tradeloop.monitoring.outcomes import (
         predictions_from_log,
         read_prediction_log,
@@ -147,7 +157,7 @@ def monitor_document(project: Project) -> dict[str, Any]:
             as_of=now,
             config=PerformanceConfig.from_spec(spec),
         )
-    rollout = _latest_rollout(world, name)
+    rollout = _latest_rollout(world.store, name)
     return monitor_report(
         model=name,
         as_of=now,

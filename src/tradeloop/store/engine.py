@@ -1,18 +1,28 @@
-"""Engines and migrations: SQLite by default, any SQLAlchemy URL (PostgreSQL at scale)."""
+"""Engines and migrations: SQLite by default, any SQLAlchemy URL (PostgreSQL at scale).
+
+Alembic is imported only when the schema is behind: a database already at `SCHEMA_HEAD` is
+checked with one query, which keeps short commands (`tradeloop status`) fast.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from tradeloop.errors import BadInput, RuntimeFailure
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 _MIGRATIONS = Path(__file__).with_name("migrations")
+# Our own version table: Optuna's RDB storage (sharing this database) uses `alembic_version`.
+VERSION_TABLE = "tradeloop_alembic_version"
+# The newest revision in migrations/versions; tests/store checks it against Alembic's head.
+SCHEMA_HEAD = "0001"
 
 
 def normalize_url(url: str) -> str:
@@ -59,13 +69,29 @@ def _sqlite_serializable_writes(engine: Engine) -> None:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
+    except DBAPIError:  # no version table yet (or no database): migrate will say what is wrong
+        return None
+    return None if row is None else str(row[0])
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`; idempotent, safe to run on every start."""
+    if revision in ("head", SCHEMA_HEAD) and schema_revision(engine) == SCHEMA_HEAD:
+        return
+    from alembic import command
+
     cfg = alembic_config()
     try:
         with engine.begin() as conn:

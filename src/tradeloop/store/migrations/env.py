@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from alembic import context
 
+from tradeloop.store.engine import VERSION_TABLE
 from tradeloop.store.tables import metadata
 
 connection = context.config.attributes["connection"]
-# Our own version table: Optuna's RDB storage (sharing this database) uses `alembic_version`.
 context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=True,
-    version_table="tradeloop_alembic_version",
+    version_table=VERSION_TABLE,
 )
 with context.begin_transaction():
     context.run_migrations()
