@@ -26,13 +26,13 @@ EXEMPT_FROM_SIZE = ("tradeloop.store.migrations",)  # generated migrations
 # docs/architecture.md: who may import whom. A module may import its own layer and the ones
 # below it. Packages the list doesn't name are placed by what they are: gitops and
 # security are services over the store, templates writes a project through gitops (middle);
-# project and faults are foundations.
+# project, faults and background (a stdlib worker thread) are foundations.
 LAYERS: dict[str, int] = {
     **dict.fromkeys(("cli", "control", "demo"), 3),
     **dict.fromkeys(("serving", "monitoring", "registry", "training", "evaluation"), 2),
     **dict.fromkeys(("gitops", "security", "templates"), 2),
     **dict.fromkeys(("spec", "clock", "errors", "store", "data", "features"), 1),
-    **dict.fromkeys(("project", "faults"), 1),
+    **dict.fromkeys(("project", "faults", "background"), 1),
 }
 LAYER_NAMES = {3: "top", 2: "middle", 1: "bottom"}
 
