@@ -43,7 +43,7 @@ class Leaky(Canary):
     """Broken on purpose: the champion keeps all its weight while the challenger gets some."""
 
     name = "leaky"
-    live_phase = "leaky_step"
+    live_phase: str | None = "leaky_step"
 
     def traffic(self, s: RolloutState, spec: DeploymentSpec, champion: str) -> Traffic:
         w = spec.steps[s.step].weight
@@ -57,7 +57,7 @@ class Endless(Canary):
     """Broken on purpose: no step is ever final, so passing verdicts never promote."""
 
     name = "endless"
-    live_phase = "endless_step"
+    live_phase: str | None = "endless_step"
 
     def is_final(self, s: RolloutState, spec: DeploymentSpec) -> bool:
         return False

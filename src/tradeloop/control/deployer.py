@@ -153,7 +153,7 @@ class DeployerController:
     ) -> tuple[ro.RolloutState, dict[str, Any] | None]:
         approval = approval_of(world, spec.name, chal.version)
         if state.phase == "approval" or champ is None:
-            obs = ro.Observation(now, approval, None)  # type: ignore[arg-type]
+            obs = ro.Observation(now, approval, None)
             return ro.advance(state, spec.deployment, obs), None
         samples = gather(
             spec,

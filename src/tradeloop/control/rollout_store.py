@@ -6,7 +6,7 @@ what is written here is all a restarted controller knows. Each write is audited.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 
@@ -84,7 +84,7 @@ def save_rollout(
         )
 
 
-def approval_of(world: World, name: str, version: str) -> str | None:
+def approval_of(world: World, name: str, version: str) -> Literal["approved", "rejected"] | None:
     with world.store.engine.connect() as c:
         rows = c.execute(
             select(version_decisions.c.decision).where(
@@ -98,7 +98,7 @@ def approval_of(world: World, name: str, version: str) -> str | None:
 
 
 def apply_traffic(world: World, name: str, t: ro.Traffic, reason: str) -> bool:
-    want = [dep.Deployed(name, v, ver, mode, w) for v, ver, mode, w in t.rows]  # type: ignore[arg-type]
+    want = [dep.Deployed(name, v, ver, mode, w) for v, ver, mode, w in t.rows]  # type: ignore[arg-type]  # rows hold the mode as str
     before = dep.current(world.store, name)
     after = dep.apply(world.store, name, want, actor="deployer", reason=reason)
     return sorted(before, key=lambda d: d.variant) != sorted(after, key=lambda d: d.variant)

@@ -58,8 +58,8 @@ class LightGBMAdapter(ModelAdapter):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         if self.task == "classification":
-            return self.model_.predict_proba(X)[:, 1]
-        return self.model_.predict(X)
+            return np.asarray(self.model_.predict_proba(X)[:, 1])
+        return np.asarray(self.model_.predict(X))
 
     def _to_onnx(self, n_features: int) -> tuple[onnx.ModelProto, str]:
         from onnx import helper

@@ -48,8 +48,8 @@ class LinearAdapter(ModelAdapter):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         if self.task == "classification":
-            return self.model_.predict_proba(X)[:, 1]
-        return self.model_.predict(X)
+            return np.asarray(self.model_.predict_proba(X)[:, 1])
+        return np.asarray(self.model_.predict(X))
 
     def _to_onnx(self, n_features: int) -> tuple[onnx.ModelProto, str]:
         from skl2onnx import to_onnx

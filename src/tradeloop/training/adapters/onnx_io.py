@@ -75,7 +75,8 @@ def finalize_onnx(
         },
     )
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    blob: bytes = model.SerializeToString()
+    return blob
 
 
 def onnx_input_schema(onnx_bytes: bytes) -> InputSchema:
