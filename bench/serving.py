@@ -94,7 +94,7 @@ def prepare(tmp: Path) -> tuple[Path, dict[str, str], list[str], np.ndarray]:
         )
     ):
         mlflow.lightgbm.log_model(
-            native._model,
+            native.model_,
             name="model",
             signature=sig,
             registered_model_name="bench-lgbm",

@@ -136,3 +136,20 @@ def test_an_unapproved_first_model_gets_no_traffic() -> None:
     spec = _spec(approval="manual")
     s = start("1", T0, spec, has_champion=False)
     assert s.phase == "approval" and traffic(s, spec, None).rows == ()
+
+
+def test_a_recorded_live_phase_is_run_by_the_strategy_that_owns_it() -> None:
+    """Re-planning reads the recorded phase: a canary step stays one if the spec changes."""
+    canary, bg = _spec(), _spec(strategy="blue_green")
+    s = advance(start("2", T0, canary, has_champion=True), canary, _obs(T0 + 2 * H))
+    assert (s.phase, s.step) == ("step", 0)
+    assert traffic(s, bg, "1").rows == traffic(s, canary, "1").rows
+    nxt = advance(s, bg, _obs(T0 + 3 * H))
+    assert (nxt.phase, nxt.step) == ("step", 1) and nxt == advance(s, canary, _obs(T0 + 3 * H))
+
+
+def test_direct_skips_shadow_and_analysis() -> None:
+    spec = _spec(strategy="direct")
+    s = start("2", T0, spec, has_champion=True)
+    assert s.phase == "promoting" and s.reason == "approved by policy (auto)"
+    assert traffic(s, spec, "1").rows == (("champion", "2", "live", 100),)

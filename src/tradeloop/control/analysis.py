@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tradeloop.control.rollout import Observation, RolloutState, intended_weights
+from tradeloop.control.rollout import Observation, RolloutState, intended_split
 from tradeloop.monitoring.experiment import Verdict, analyze
 from tradeloop.monitoring.outcomes import predictions_from_log, read_prediction_log
 from tradeloop.monitoring.performance import PerformanceConfig, performance_samples
@@ -81,14 +81,16 @@ def observe(
     reason = "no samples yet"
     n = int(min(samples.champion.size, samples.challenger.size))
     if samples.champion.size >= 2 and samples.challenger.size >= 2:
+        # a split by weight (a canary step) is checked for sample-ratio mismatch by key
+        split = intended_split(state, spec.deployment)
         units = None
-        if state.phase == "step":
+        if split is not None:
             units = (samples.champion_keys, samples.challenger_keys)
         verdict = analyze(
             samples.champion,
             samples.challenger,
             a,
-            intended_weights=intended_weights(state, spec.deployment),
+            intended_weights=split or (50.0, 50.0),
             srm_units=units,
             planned_samples=a.planned_samples,
         )

@@ -17,66 +17,64 @@ evidence the challenger is better (`promote` verdict), intermediate canary steps
 there is evidence of harm; an SLO breach counts as a failure, and more than `failure_limit`
 failures roll back. Decisions are recorded as `promoting`/`rolling_back` *before* their effects,
 so a controller killed half-way finishes the same decision on restart.
+
+These rules are shared; what differs between canary, blue-green and direct (the live phases,
+their pauses and traffic) is the strategy's, looked up in `control.rollout_strategies`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal
 
+from tradeloop.control.rollout_state import (
+    SETTLED,
+    TERMINAL,
+    Observation,
+    Phase,
+    RolloutState,
+    Traffic,
+)
+from tradeloop.control.rollout_strategies import (
+    RolloutStrategy,
+    default_pause,
+    rollout_strategy,
+    strategy_for_phase,
+)
+from tradeloop.errors import RuntimeFailure
 from tradeloop.spec import DeploymentSpec
 
-Phase = Literal[
-    "approval",
-    "shadow",
-    "step",
-    "switched",
-    "promoting",
-    "promoted",
-    "rolling_back",
-    "rolled_back",
-    "paused",
+__all__ = [
+    "TERMINAL",
+    "Observation",
+    "Phase",
+    "RolloutState",
+    "Traffic",
+    "advance",
+    "intended_split",
+    "intended_weights",
+    "start",
+    "traffic",
 ]
-TERMINAL: frozenset[str] = frozenset({"promoted", "rolled_back"})
 
 
-@dataclass(frozen=True)
-class RolloutState:
-    version: str
-    phase: Phase
-    step: int
-    phase_started_at: datetime
-    failures: int = 0
-    extensions: int = 0
-    reason: str = ""
-    first: bool = False  # no champion existed: nothing to compare with
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["phase_started_at"] = self.phase_started_at.isoformat()
-        return d
+def _strategy(spec: DeploymentSpec, strategy: RolloutStrategy | None) -> RolloutStrategy:
+    """The strategy to go live with: `strategy` if given (a plug-in under test), else the spec's."""
+    return strategy if strategy is not None else rollout_strategy(spec.strategy)
 
 
-@dataclass(frozen=True)
-class Observation:
-    now: datetime
-    approval: Literal["approved", "rejected"] | None
-    decision: Literal["promote", "rollback", "continue", "inconclusive"] | None
-    decision_reason: str = ""
-    slo_ok: bool = True
-    slo_reason: str = ""
-    samples: int = 0  # per-arm minimum so far in this phase
+def _owner(s: RolloutState, strategy: RolloutStrategy) -> RolloutStrategy | None:
+    """The strategy that runs the phase `s` is in; None for the shared phases."""
+    return strategy if strategy.live_phase == s.phase else strategy_for_phase(s.phase)
 
 
-@dataclass(frozen=True)
-class Traffic:
-    """What should serve: (variant, version, mode, weight) rows; champion first."""
-
-    rows: tuple[tuple[str, str, str, int], ...]
-
-
-def start(version: str, now: datetime, spec: DeploymentSpec, has_champion: bool) -> RolloutState:
+def start(
+    version: str,
+    now: datetime,
+    spec: DeploymentSpec,
+    has_champion: bool,
+    strategy: RolloutStrategy | None = None,
+) -> RolloutState:
     if spec.approval == "manual":
         return RolloutState(
             version, "approval", 0, now, first=not has_champion, reason="waiting for approval"
@@ -86,57 +84,55 @@ def start(version: str, now: datetime, spec: DeploymentSpec, has_champion: bool)
         now,
         spec,
         "approved by policy (auto)",
+        _strategy(spec, strategy),
     )
 
 
 def _after_approval(
-    s: RolloutState, now: datetime, spec: DeploymentSpec, reason: str
+    s: RolloutState, now: datetime, spec: DeploymentSpec, reason: str, strategy: RolloutStrategy
 ) -> RolloutState:
-    if s.first or spec.strategy == "direct":
+    if s.first:
         return replace(
             s,
             phase="promoting",
             phase_started_at=now,
-            reason=reason + ("; first model, nothing to compare" if s.first else ""),
+            reason=reason + "; first model, nothing to compare",
         )
-    if spec.shadow is not None:
+    if strategy.uses_shadow and spec.shadow is not None:
         return replace(s, phase="shadow", phase_started_at=now, reason=reason)
-    return _first_live(s, now, spec, reason)
+    return strategy.enter(s, now, spec, reason)
 
 
-def _first_live(s: RolloutState, now: datetime, spec: DeploymentSpec, reason: str) -> RolloutState:
-    if spec.strategy == "blue_green":
-        return replace(
-            s, phase="switched", step=0, phase_started_at=now, extensions=0, reason=reason
-        )
-    if not spec.steps:
-        return replace(s, phase="promoting", phase_started_at=now, reason=reason)
-    return replace(s, phase="step", step=0, phase_started_at=now, extensions=0, reason=reason)
-
-
-def _phase_length(s: RolloutState, spec: DeploymentSpec) -> tuple[float, int]:
+def _phase_length(
+    s: RolloutState, spec: DeploymentSpec, strategy: RolloutStrategy
+) -> tuple[float, int]:
     """(seconds to wait, samples to wait for) before the phase is judged."""
     if s.phase == "shadow" and spec.shadow is not None:
         return spec.shadow.duration.total_seconds(), max(
             spec.shadow.min_samples, spec.analysis.min_samples
         )
-    if s.phase == "step":
-        return spec.steps[s.step].pause.total_seconds(), spec.analysis.min_samples
-    pause = spec.steps[-1].pause if spec.steps else spec.shadow.duration if spec.shadow else None
-    return (pause.total_seconds() if pause else 0.0), spec.analysis.min_samples
+    owner = _owner(s, strategy)
+    pause = owner.pause(s, spec) if owner is not None else default_pause(spec)
+    return pause.total_seconds(), spec.analysis.min_samples
 
 
-def advance(s: RolloutState, spec: DeploymentSpec, obs: Observation) -> RolloutState:
+def advance(
+    s: RolloutState,
+    spec: DeploymentSpec,
+    obs: Observation,
+    strategy: RolloutStrategy | None = None,
+) -> RolloutState:
     """The next state; the same state when nothing is due (level-based, idempotent)."""
-    if s.phase in TERMINAL or s.phase in ("promoting", "rolling_back", "paused"):
+    if s.phase in SETTLED:
         return s
+    chosen = _strategy(spec, strategy)
     if s.phase == "approval":
         if obs.approval == "rejected":
             return replace(
                 s, phase="rolling_back", phase_started_at=obs.now, reason="rejected by a reviewer"
             )
         if obs.approval == "approved":
-            return _after_approval(s, obs.now, spec, "approved by a reviewer")
+            return _after_approval(s, obs.now, spec, "approved by a reviewer", chosen)
         return s
     if not obs.slo_ok:
         failures = s.failures + 1
@@ -156,18 +152,19 @@ def advance(s: RolloutState, spec: DeploymentSpec, obs: Observation) -> RolloutS
             phase_started_at=obs.now,
             reason=f"analysis: {obs.decision_reason}",
         )
-    wait, need = _phase_length(s, spec)
+    wait, need = _phase_length(s, spec, chosen)
     elapsed = (obs.now - s.phase_started_at).total_seconds()
     if elapsed < wait or obs.samples < need or obs.decision is None:
         return s  # not judged yet: no data is no reason
-    final = s.phase == "switched" or (s.phase == "step" and s.step == len(spec.steps) - 1)
+    owner = _owner(s, chosen)
+    final = owner is not None and owner.is_final(s, spec)
     if obs.decision == "promote" or (obs.decision == "continue" and not final):
         why = f"analysis: {obs.decision_reason}"
         if final:
             return replace(s, phase="promoting", phase_started_at=obs.now, reason=why)
-        if s.phase == "shadow":
-            return _first_live(s, obs.now, spec, why)
-        return replace(s, step=s.step + 1, phase_started_at=obs.now, extensions=0, reason=why)
+        if owner is None:  # shadow passed: go live the spec's way
+            return chosen.enter(s, obs.now, spec, why)
+        return owner.next(s, obs.now, spec, why)
     # final phase with no evidence of improvement, or inconclusive anywhere
     if s.extensions < spec.analysis.max_extensions and spec.analysis.on_inconclusive == "extend":
         return replace(
@@ -185,7 +182,12 @@ def advance(s: RolloutState, spec: DeploymentSpec, obs: Observation) -> RolloutS
     )
 
 
-def traffic(s: RolloutState, spec: DeploymentSpec, champion: str | None) -> Traffic:
+def traffic(
+    s: RolloutState,
+    spec: DeploymentSpec,
+    champion: str | None,
+    strategy: RolloutStrategy | None = None,
+) -> Traffic:
     """The serving state a phase wants. `champion` is the version serving as champion now."""
     c = s.version
     if s.phase in ("promoted", "promoting"):
@@ -196,15 +198,22 @@ def traffic(s: RolloutState, spec: DeploymentSpec, champion: str | None) -> Traf
         return Traffic((("champion", champion, "live", 100),))
     if s.phase in ("shadow", "paused"):
         return Traffic((("champion", champion, "live", 100), ("challenger", c, "shadow", 0)))
-    if s.phase == "switched":
-        return Traffic((("champion", champion, "shadow", 0), ("challenger", c, "live", 100)))
-    w = spec.steps[s.step].weight
-    return Traffic((("champion", champion, "live", 100 - w), ("challenger", c, "live", w)))
+    owner = _owner(s, _strategy(spec, strategy))
+    if owner is None:
+        raise RuntimeFailure(f"no rollout strategy runs phase {s.phase!r}")
+    return owner.traffic(s, spec, champion)
 
 
-def intended_weights(s: RolloutState, spec: DeploymentSpec) -> tuple[float, float]:
+def intended_split(
+    s: RolloutState, spec: DeploymentSpec, strategy: RolloutStrategy | None = None
+) -> tuple[float, float] | None:
+    """(champion, challenger) share of requests when this phase splits traffic by weight."""
+    owner = _owner(s, _strategy(spec, strategy))
+    return owner.split(s, spec) if owner is not None else None
+
+
+def intended_weights(
+    s: RolloutState, spec: DeploymentSpec, strategy: RolloutStrategy | None = None
+) -> tuple[float, float]:
     """(champion, challenger) share of scored requests in this phase, for the SRM check."""
-    if s.phase == "step" and spec.steps:
-        w = spec.steps[s.step].weight
-        return (100.0 - w, float(w)) if 0 < w < 100 else (50.0, 50.0)
-    return (50.0, 50.0)  # shadow and switched: both score every request
+    return intended_split(s, spec, strategy) or (50.0, 50.0)  # shadow, switched: both score all

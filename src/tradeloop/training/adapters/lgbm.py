@@ -7,13 +7,16 @@ keeps split thresholds meaningful for the float32 ONNX tree ensemble.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import onnx
 
 from tradeloop.errors import BadInput
-from tradeloop.training.adapters import INPUT_NAME, ModelAdapter, Task
+from tradeloop.training.adapters.base import ModelAdapter
+from tradeloop.training.adapters.schema import INPUT_NAME
+
+if TYPE_CHECKING:
+    import onnx
 
 ONNX_OPSET = 15  # the newest onnxmltools' LightGBM converter supports
 
@@ -31,17 +34,6 @@ class LightGBMAdapter(ModelAdapter):
         "reg_lambda": 1.0,
     }
     allows_nan = True  # LightGBM routes missing values itself
-
-    def __init__(
-        self, task: Task = "classification", seed: int = 42, n_jobs: int = 1, **params: Any
-    ) -> None:
-        super().__init__(task=task, seed=seed, **params)
-        self.n_jobs = n_jobs
-
-    def with_params(self, **params: Any) -> LightGBMAdapter:
-        return LightGBMAdapter(
-            task=self.task, seed=self.seed, n_jobs=self.n_jobs, **{**self.params, **params}
-        )
 
     def _estimator(self) -> Any:
         import lightgbm as lgb
@@ -66,17 +58,23 @@ class LightGBMAdapter(ModelAdapter):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         if self.task == "classification":
-            return self._model.predict_proba(X)[:, 1]
-        return self._model.predict(X)
+            return np.asarray(self.model_.predict_proba(X)[:, 1])
+        return np.asarray(self.model_.predict(X))
 
     def _to_onnx(self, n_features: int) -> tuple[onnx.ModelProto, str]:
+        from onnx import helper
         from onnxmltools import convert_lightgbm
         from onnxmltools.convert.common.data_types import FloatTensorType
 
         model = convert_lightgbm(
-            self._model,
+            self.model_,
             initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
             target_opset=ONNX_OPSET,
             zipmap=False,
         )
+        # onnxmltools lists the opsets in an order that varies between processes (about one
+        # run in four); the registry names a model by its ONNX sha256, so fix it: "" first
+        opsets = sorted((o.domain, o.version) for o in model.opset_import)
+        del model.opset_import[:]
+        model.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets)
         return model, "probabilities" if self.task == "classification" else "variable"

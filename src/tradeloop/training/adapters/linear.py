@@ -6,13 +6,16 @@ features' units (returns ~1e-2, RSI ~50), so one search range fits every feature
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import onnx
 
 from tradeloop.errors import BadInput
-from tradeloop.training.adapters import INPUT_NAME, ModelAdapter, Task
+from tradeloop.training.adapters.base import ModelAdapter
+from tradeloop.training.adapters.schema import INPUT_NAME
+
+if TYPE_CHECKING:
+    import onnx
 
 ONNX_OPSET = {"": 15, "ai.onnx.ml": 3}
 
@@ -21,8 +24,7 @@ class LinearAdapter(ModelAdapter):
     model_type = "linear"
     defaults: ClassVar[dict[str, Any]] = {"alpha": 1.0}
 
-    def __init__(self, task: Task = "classification", seed: int = 42, **params: Any) -> None:
-        super().__init__(task=task, seed=seed, **params)
+    def _check_params(self) -> None:
         if not float(self.params["alpha"]) > 0:
             raise BadInput(f"linear alpha must be > 0, got {self.params['alpha']}")
 
@@ -46,17 +48,17 @@ class LinearAdapter(ModelAdapter):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         if self.task == "classification":
-            return self._model.predict_proba(X)[:, 1]
-        return self._model.predict(X)
+            return np.asarray(self.model_.predict_proba(X)[:, 1])
+        return np.asarray(self.model_.predict(X))
 
     def _to_onnx(self, n_features: int) -> tuple[onnx.ModelProto, str]:
         from skl2onnx import to_onnx
         from skl2onnx.common.data_types import FloatTensorType
 
-        final = self._model.steps[-1][1]
+        final = self.model_.steps[-1][1]
         options = {id(final): {"zipmap": False}} if self.task == "classification" else None
         model = to_onnx(
-            self._model,
+            self.model_,
             initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
             target_opset=ONNX_OPSET,
             options=options,
