@@ -77,4 +77,4 @@ def handle_errors(fn: F) -> F:
             err.print("interrupted")
             raise typer.Exit(130) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature F has

@@ -66,8 +66,8 @@ def status_report(project: Project) -> dict[str, Any]:
     from tradeloop.gitops.desired import read_desired
     from tradeloop.gitops.promotion import proposals
     from tradeloop.gitops.repo import GitRepo
-    from tradeloop.store.alerts import open_alerts
     from tradeloop.registry.alias_reader import alias_versions
+    from tradeloop.store.alerts import open_alerts
 
     git = project.spec.deployment.git
     desired = read_desired(project.root, git.branch, git.pin_file, repo=GitRepo(project.root))

@@ -144,7 +144,7 @@ class TrainerController:
                     )
                 ).first()
                 if existing is not None:
-                    return existing.status == "running"  # resumed after a crash
+                    return bool(existing.status == "running")  # resumed after a crash
                 c.execute(
                     training_triggers.insert().values(
                         model_name=name,

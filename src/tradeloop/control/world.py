@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -18,6 +19,9 @@ from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import Registry
 from tradeloop.spec import Spec
 from tradeloop.store import Store
+
+if TYPE_CHECKING:
+    from tradeloop.gitops.desired import DesiredState
 from tradeloop.training.dataset import bars_as_of
 
 
@@ -47,7 +51,7 @@ class World:
     def name(self) -> str:
         return self.project.spec.name
 
-    def desired(self):  # type: ignore[no-untyped-def]  # -> gitops.desired.DesiredState
+    def desired(self) -> DesiredState:
         """The spec and production pin at the head of the tracked branch (not the work tree).
 
         Parsed once per commit: a controller loop re-reads only when the branch moved.
@@ -58,7 +62,7 @@ class World:
         git = self.project.spec.deployment.git
         repo = GitRepo(self.repo)
         head = repo.head(f"refs/heads/{git.branch}")
-        cached = self.__dict__.get("_desired")
+        cached: DesiredState | None = self.__dict__.get("_desired")
         if cached is not None and head is not None and cached.spec_sha == head:
             return cached
         state = read_desired(self.repo, git.branch, git.pin_file, repo=repo)

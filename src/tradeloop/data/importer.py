@@ -108,7 +108,7 @@ def import_file(path: Path, mapping: ColumnMapping, fmt: str) -> pl.DataFrame:
     cols.update(nums)
     cols.setdefault("volume", pl.Series("volume", [0.0] * raw.height, pl.Float64))
     frame = pl.DataFrame({k: v.alias(k) for k, v in cols.items()})
-    return frame.select(BAR_SCHEMA.keys()).cast(BAR_SCHEMA)  # type: ignore[arg-type]
+    return frame.select(BAR_SCHEMA.keys()).cast(BAR_SCHEMA)  # type: ignore[arg-type]  # dict invariance: values are DataTypes
 
 
 def import_bars(pattern: str, base: Path, mapping: ColumnMapping, fmt: str) -> pl.DataFrame:

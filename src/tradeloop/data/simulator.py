@@ -15,14 +15,14 @@ import polars as pl
 
 from tradeloop.spec import Regime, SimulatorSpec
 
-BAR_SCHEMA = {
+BAR_SCHEMA: dict[str, pl.DataType] = {
     "timestamp": pl.Datetime("us", "UTC"),
-    "symbol": pl.Utf8,
-    "open": pl.Float64,
-    "high": pl.Float64,
-    "low": pl.Float64,
-    "close": pl.Float64,
-    "volume": pl.Float64,
+    "symbol": pl.Utf8(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Float64(),
 }
 
 

@@ -24,7 +24,7 @@ HASH_VERSION = "bars-v1"
 
 
 def content_hash(bars: pl.DataFrame) -> str:
-    df = bars.select(list(BAR_SCHEMA)).cast(BAR_SCHEMA).sort("symbol", "timestamp")  # type: ignore[arg-type]
+    df = bars.select(list(BAR_SCHEMA)).cast(BAR_SCHEMA).sort("symbol", "timestamp")  # type: ignore[arg-type]  # dict invariance: values are DataTypes
     h = hashlib.sha256(HASH_VERSION.encode())
     h.update(np.int64(df.height).tobytes())
     h.update(df["timestamp"].dt.epoch("us").to_numpy().astype("<i8").tobytes())
@@ -69,8 +69,8 @@ def write_snapshot(
         digest,
         df.height,
         sorted(df["symbol"].unique().to_list()),
-        df["timestamp"].min().isoformat(),  # type: ignore[union-attr]
-        df["timestamp"].max().isoformat(),  # type: ignore[union-attr]
+        df["timestamp"].min().isoformat(),  # type: ignore[union-attr]  # polars types min()/max() as any literal; a Datetime column gives datetime
+        df["timestamp"].max().isoformat(),  # type: ignore[union-attr]  # polars types min()/max() as any literal; a Datetime column gives datetime
         str(pq),
     )
     if not pq.exists():

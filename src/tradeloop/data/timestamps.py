@@ -6,6 +6,8 @@ Inference tries every known layout and refuses a file that reads differently und
 
 from __future__ import annotations
 
+from typing import Literal
+
 import polars as pl
 
 from tradeloop.data.file_ref import FileRef
@@ -93,7 +95,7 @@ def parse_timestamps(cols: list[pl.Series], f: FileRef, where: str) -> pl.Series
                 )
         elif text.str.contains(r"^\d{10,13}$").all():
             n = text.cast(pl.Int64)
-            unit = "ms" if n.max() > 10**11 else "s"  # type: ignore[operator]
+            unit: Literal["ms", "s"] = "ms" if n.max() > 10**11 else "s"  # type: ignore[operator]  # max() of an int column is an int
             ts = pl.from_epoch(n, time_unit=unit).cast(pl.Datetime("us"))
         else:
             ts = _infer(text, where)

@@ -184,7 +184,7 @@ def _missing_bars(ts: np.ndarray, step_us: int, weekdays: bool) -> np.ndarray:
     UTC and resumes Sunday 21:00/22:00 UTC has no gap, and a missing hour on a weekday, or on a
     Sunday evening of a market that trades then, still counts.
     """
-    gaps = np.maximum(np.diff(ts) // step_us - 1, 0)
+    gaps: np.ndarray = np.maximum(np.diff(ts) // step_us - 1, 0)
     if not weekdays or len(ts) < 2:
         return gaps
     if step_us < DAY_US:
@@ -192,7 +192,8 @@ def _missing_bars(ts: np.ndarray, step_us: int, weekdays: bool) -> np.ndarray:
         idx = np.flatnonzero(gaps)
         if idx.size:
             out[idx] -= _excused_intraday(ts, idx, step_us)
-        return np.maximum(out, 0)
+        excused: np.ndarray = np.maximum(out, 0)
+        return excused
     # weekend days between a and b: Saturdays/Sundays fully inside (a, b)
     d0 = ts[:-1] // DAY_US
     d1 = ts[1:] // DAY_US
@@ -203,7 +204,8 @@ def _missing_bars(ts: np.ndarray, step_us: int, weekdays: bool) -> np.ndarray:
     for k in range(1, 7):
         wd = (weekday0 + k) % 7
         weekend_days += ((rest >= k) & (wd >= 5)).astype(np.int64)
-    return np.maximum(gaps - weekend_days, 0)
+    result: np.ndarray = np.maximum(gaps - weekend_days, 0)
+    return result
 
 
 def _series_checks(
@@ -324,8 +326,8 @@ def validate_bars(
     report = ValidationReport(
         bars.height,
         symbols,
-        start.isoformat() if start is not None else None,  # type: ignore[union-attr]
-        end.isoformat() if end is not None else None,  # type: ignore[union-attr]
+        start.isoformat() if start is not None else None,  # type: ignore[union-attr]  # polars types min()/max() as any literal; a Datetime column gives datetime
+        end.isoformat() if end is not None else None,  # type: ignore[union-attr]  # polars types min()/max() as any literal; a Datetime column gives datetime
         issues,
     )
     return bars, report

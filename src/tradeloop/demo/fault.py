@@ -28,7 +28,7 @@ def inverted(onnx_bytes: bytes) -> bytes:
     del g.output[:]
     g.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, [None]))
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 def inject_inverted(world: World, base: str, reason: str) -> str:

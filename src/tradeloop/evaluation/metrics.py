@@ -178,7 +178,7 @@ def _pearson_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     dx, dy = x - x.mean(axis=0), y - y.mean(axis=0)
     vx, vy = np.einsum("ij,ij->j", dx, dx), np.einsum("ij,ij->j", dy, dy)
     with np.errstate(divide="ignore", invalid="ignore"):
-        corr = np.einsum("ij,ij->j", dx, dy) / np.sqrt(vx * vy)
+        corr: np.ndarray = np.einsum("ij,ij->j", dx, dy) / np.sqrt(vx * vy)
     corr[(vx <= 0) | (vy <= 0)] = np.nan
     return corr
 
@@ -195,7 +195,7 @@ def _pearson_by_group(codes: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.nda
     vx, vy = np.bincount(codes, weights=dx * dx), np.bincount(codes, weights=dy * dy)
     cov = np.bincount(codes, weights=dx * dy)
     with np.errstate(divide="ignore", invalid="ignore"):
-        corr = cov / np.sqrt(vx * vy)
+        corr: np.ndarray = cov / np.sqrt(vx * vy)
     corr[(vx <= 0) | (vy <= 0)] = np.nan
     return corr
 

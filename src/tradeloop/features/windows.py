@@ -44,4 +44,5 @@ def _compensated_sum(block: np.ndarray) -> np.ndarray:
         new = total + x
         carry += np.where(np.abs(total) >= np.abs(x), (total - new) + x, (x - new) + total)
         total = new
-    return total + carry
+    out: np.ndarray = total + carry
+    return out

@@ -286,7 +286,8 @@ def read_recent_features(
             raise BadInput(f"cannot read the prediction log {pattern}: {exc}") from exc
     finally:
         con.close()
-    return frame.rename({c: c.removeprefix(FEATURE_PREFIX) for c in feats}).reverse()
+    out: pl.DataFrame = frame.rename({c: c.removeprefix(FEATURE_PREFIX) for c in feats})
+    return out.reverse()
 
 
 def predictions_from_log(

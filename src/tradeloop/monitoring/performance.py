@@ -252,8 +252,8 @@ def _grade(
         pnl_mean=float(pnl.mean()),
         pnl_total=float(pnl.sum()),
         sharpe=_sharpe(ts, pnl, config.periods_per_year, config.horizon),
-        window_start=rows["timestamp"].min(),  # type: ignore[arg-type]
-        window_end=rows["timestamp"].max(),  # type: ignore[arg-type]
+        window_start=rows["timestamp"].min(),  # type: ignore[arg-type]  # polars types min()/max() as any literal; a Datetime column gives datetime
+        window_end=rows["timestamp"].max(),  # type: ignore[arg-type]  # polars types min()/max() as any literal; a Datetime column gives datetime
         calibration=bins,
     )
 

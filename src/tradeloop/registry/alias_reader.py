@@ -156,7 +156,7 @@ def _from_sql(uri: str, name: str, aliases: Sequence[str]) -> dict[str, str | No
 def _from_client(uri: str, name: str, aliases: Sequence[str]) -> dict[str, str | None]:
     from tradeloop.registry.mlflow_registry import Registry
 
-    reg = Registry(uri)
+    reg = Registry.open(uri)
     found: dict[str, str | None] = {}
     for alias in aliases:
         v = reg.by_alias(name, alias)

@@ -81,7 +81,9 @@ class TrackedRun:
         from mlflow.entities import DatasetInput, InputTag
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-        dataset = MetaDataset(resolve_dataset_source(path), name=name, digest=digest)
+        # MetaDataset declares `profile` abstract yet is MLflow's own concrete metadata-only
+        # dataset (mlflow.data.meta_dataset): instantiating it is its documented use.
+        dataset = MetaDataset(resolve_dataset_source(path), name=name, digest=digest)  # type: ignore[abstract]
         entry = DatasetInput(
             dataset=dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]
         )

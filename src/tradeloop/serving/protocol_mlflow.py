@@ -142,7 +142,7 @@ def schemas(features: Sequence[str]) -> list[type[BaseModel]]:
         one("inputs", Union[Columns, records, rows]),  # noqa: UP007
     ]
 
-    class Invocation(RootModel[Union[tuple(forms)]]):  # type: ignore[misc]  # noqa: UP007
+    class Invocation(RootModel[Union[tuple(forms)]]):  # type: ignore[misc]  # noqa: UP007  # a Union built at run time
         """MLflow scoring input: exactly one of the four formats (rows in
         `instances`/`inputs` list the features in the model's order)."""
 

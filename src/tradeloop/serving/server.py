@@ -117,7 +117,7 @@ def uvicorn_config(app: Starlette, host: str, port: int, **overrides: object) ->
         "server_header": False,
     }
     kwargs.update(overrides)
-    return uvicorn.Config(app, **kwargs)  # type: ignore[arg-type]
+    return uvicorn.Config(app, **kwargs)  # type: ignore[arg-type]  # kwargs: dict[str, object]
 
 
 class GracefulServer(uvicorn.Server):

@@ -39,7 +39,7 @@ def backtest_version(project: Project, version: str | None) -> dict[str, Any]:
         preds,
         spec.backtest,
         bars=bars.select("timestamp", "symbol", "close"),
-        task=v.tags.get("task", spec.model.task),  # type: ignore[arg-type]
+        task=v.tags.get("task", spec.model.task),  # type: ignore[arg-type]  # a tag is a str; registry wrote a Task
         frequency=spec.data.frequency,
         calendar=spec.data.calendar,
     )

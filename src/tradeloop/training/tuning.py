@@ -130,7 +130,8 @@ def make_scorer(metric: str, task: Task) -> ScoreFn:
 def _ranks(x: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
-    return rankdata(x, method="average")
+    ranks: np.ndarray = rankdata(x, method="average")
+    return ranks
 
 
 # ------------------------------------------------------------------------------------ storage
