@@ -32,7 +32,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("serving", "monitoring", "registry", "training", "evaluation"), 2),
     **dict.fromkeys(("gitops", "security", "templates"), 2),
     **dict.fromkeys(("spec", "clock", "errors", "store", "data", "features"), 1),
-    **dict.fromkeys(("project", "faults", "background"), 1),
+    **dict.fromkeys(("project", "faults", "background", "conformance"), 1),
 }
 LAYER_NAMES = {3: "top", 2: "middle", 1: "bottom"}
 

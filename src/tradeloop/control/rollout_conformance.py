@@ -20,10 +20,12 @@ weights add up to 100, and end at 100 for the challenger on promotion and 0 on r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from tradeloop.conformance import collect_failures
 from tradeloop.control.rollout import advance, intended_split, start, traffic
 from tradeloop.control.rollout_state import SETTLED, Decision, Observation, RolloutState
 from tradeloop.control.rollout_strategies import RolloutStrategy
@@ -233,16 +235,8 @@ ROLLOUT_CHECKS: dict[str, Callable[[RolloutStrategy, DeploymentSpec], None]] = {
 
 def check_rollout_strategy(strategy: RolloutStrategy) -> list[str]:
     """Every check under every spec; the failures as `check[spec]: message` (empty: conforms)."""
-    failures: list[str] = []
-    for spec_name, spec in specs().items():
-        for name, check in ROLLOUT_CHECKS.items():
-            try:
-                check(strategy, spec)
-            except RolloutConformanceError as exc:
-                failures.append(f"{name}[{spec_name}]: {exc}")
-            except Exception as exc:  # a crash is a failure too, and must not hide the rest
-                failures.append(f"{name}[{spec_name}]: raised {type(exc).__name__}: {exc}")
-    return failures
+    checks = {name: functools.partial(check, strategy) for name, check in ROLLOUT_CHECKS.items()}
+    return collect_failures(checks, specs(), RolloutConformanceError)
 
 
 __all__ = ["ROLLOUT_CHECKS", "RolloutConformanceError", "check_rollout_strategy", "specs"]

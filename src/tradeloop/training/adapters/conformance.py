@@ -20,12 +20,14 @@ handled in both runtimes or refused; row t's prediction never depends on later r
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
 
 import numpy as np
 
+from tradeloop.conformance import collect_failures
 from tradeloop.errors import BadInput, TradeloopError
 from tradeloop.training.adapters.base import ModelAdapter, NotFittedError
 from tradeloop.training.adapters.onnx_io import onnx_input_schema, onnx_predict
@@ -286,16 +288,8 @@ ADAPTER_CHECKS: dict[str, Callable[[AdapterFactory, Task], None]] = {
 
 def check_adapter(factory: AdapterFactory, tasks: tuple[Task, ...] = TASKS) -> list[str]:
     """Every check for every task; the failures as `check[task]: message` (empty: conforms)."""
-    failures: list[str] = []
-    for task in tasks:
-        for name, check in ADAPTER_CHECKS.items():
-            try:
-                check(factory, task)
-            except AdapterConformanceError as exc:
-                failures.append(f"{name}[{task}]: {exc}")
-            except Exception as exc:  # a crash is a failure too, and must not hide the rest
-                failures.append(f"{name}[{task}]: raised {type(exc).__name__}: {exc}")
-    return failures
+    checks = {name: functools.partial(check, factory) for name, check in ADAPTER_CHECKS.items()}
+    return collect_failures(checks, {task: task for task in tasks}, AdapterConformanceError)
 
 
 __all__ = [
