@@ -186,6 +186,17 @@ def register(app: typer.Typer) -> None:
             out.print(
                 f"  serving {s['variant']:<10} v{s['version']:<4} {s['mode']:<6} {s['weight']}%"
             )
+        for g in a["gateways"]:
+            answers = ", ".join(
+                f"{v['variant']} v{v['serving_version']}"
+                + ("" if v["loaded"] else f" (deployed v{v['deployed_version']})")
+                for v in g["variants"]
+            )
+            out.print(
+                f"  gateway {g['gateway']} {g['state']}: {answers or 'nothing'}"
+                f" (reported {g['reported_at']})",
+                markup=False,
+            )
         if doc["rollout"]:
             r = doc["rollout"]
             out.print(f"  rollout v{r['version']}: {r['phase']} step {r['step']} — {r['reason']}")

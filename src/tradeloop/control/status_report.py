@@ -17,6 +17,7 @@ from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION
 from tradeloop.store import Store
 from tradeloop.store import deployments as dep
+from tradeloop.store.gateway_reports import latest_serving
 from tradeloop.store.tables import rollouts, training_triggers
 
 
@@ -80,8 +81,14 @@ def status_report(project: Project) -> dict[str, Any]:
     live_champ = next((s["version"] for s in serving if s["variant"] == "champion"), None)
     rollout = _latest_rollout(store, name)
     controllers = {c["controller"]: c for c in controller_status(store)}
-    in_sync = pinned == champ and (
-        pinned is None or live_champ == pinned or (rollout or {}).get("phase") == "switched"
+    gateways = latest_serving(store, name)
+    answering = all(
+        v["serving_version"] == v["deployed_version"] for g in gateways for v in g["variants"]
+    )
+    in_sync = (
+        pinned == champ
+        and answering
+        and (pinned is None or live_champ == pinned or (rollout or {}).get("phase") == "switched")
     )
     return {
         "name": name,
@@ -96,6 +103,7 @@ def status_report(project: Project) -> dict[str, Any]:
             "champion": champ,
             "challenger": chal,
             "serving": serving,
+            "gateways": gateways,  # what each gateway reports actually answers
         },
         "in_sync": in_sync,
         "rollout": rollout,

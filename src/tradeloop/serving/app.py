@@ -40,22 +40,7 @@ def _version() -> str:
 
 
 def status(gw: Gateway) -> dict[str, Any]:
-    snap = gw.snapshot
-    variants = []
-    for d in snap.deployed:
-        served = snap.served.get(d.variant)
-        variants.append(
-            {
-                "variant": d.variant,
-                "mode": d.mode,
-                "weight": d.weight,
-                "deployed_version": d.version,
-                "serving_version": served.version if served else None,
-                "loaded": bool(served and served.current),
-                "error": snap.errors.get(d.variant),
-            }
-        )
-    return {"ready": snap.ready, "model": gw.model_name, "variants": variants}
+    return gw.snapshot.report()
 
 
 class Healthz(Open):
@@ -64,6 +49,8 @@ class Healthz(Open):
 
 class Status(Open):
     ready: bool
+    degraded: bool
+    state: str
     model: str
     variants: list[dict[str, Any]]
 
@@ -79,8 +66,8 @@ def operational(gw: Gateway, document: Callable[[], dict[str, Any]]) -> list[Op]
         return ok({"status": "ok"})
 
     async def readyz(request: Request, ctx: Ctx) -> Response:
-        body = status(gw)
-        return ok(body, 200 if body["ready"] else 503)
+        body = status(gw)  # degraded (last good versions answering) still takes traffic
+        return ok(body, 200 if body["ready"] or body["degraded"] else 503)
 
     async def metrics(request: Request, ctx: Ctx) -> Response:
         return Response(gw.metrics.exposition(), media_type=CONTENT_TYPE)
@@ -95,7 +82,7 @@ def operational(gw: Gateway, document: Callable[[], dict[str, Any]]) -> list[Op]
         await to_thread.run_sync(gw.manager.refresh)
         return ok(status(gw))
 
-    state = Reply("Status", "Every deployed variant is loaded")
+    state = Reply("Status", "Every deployed variant answers (state says if degraded)")
     return [
         Op("GET", "/healthz", healthz, "healthz", {200: Reply("Healthz", "The process is up")}),
         Op("GET", "/readyz", readyz, "readyz", {200: state, 503: Reply("Status", "Not ready")}),

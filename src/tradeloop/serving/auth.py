@@ -2,16 +2,24 @@
 
 A database round trip per request would cost more than the prediction, so verified (and
 refused) tokens are remembered for `ttl` seconds: a revoked token stops working within that.
+
+When the store cannot be reached, a token verified within the last `stale_limit` seconds
+(`deployment.serving.token_stale_limit`, 15 minutes by default) is still honoured from the
+cache, so an outage does not stop authorized predictions; a revocation made during the outage
+takes effect when the store answers again. A token not in the cache (or cached longer ago)
+gets 503 with the reason, never 500. The cache holds at most `max_entries` tokens.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from anyio import to_thread
 
 from tradeloop.security.tokens import TokenInfo, hash_token, role_allows, verify_token
 from tradeloop.serving.context import Ctx
+from tradeloop.serving.error_log import ErrorLog, is_store_error, store_unavailable
 from tradeloop.serving.http import ApiError
 from tradeloop.store import Store
 
@@ -19,11 +27,24 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tradeloop"'}
 
 
 class Auth:
-    def __init__(self, store: Store, *, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ttl: float = 5.0,
+        stale_limit: float = 900.0,
+        max_entries: int = 10_000,
+        errors: ErrorLog | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.ttl = ttl
+        self.stale_limit = max(stale_limit, ttl)
         self.max_entries = max_entries
-        self._cache: dict[str, tuple[float, TokenInfo | None]] = {}
+        self.errors = errors or ErrorLog()
+        self._now = now
+        self._cache: dict[str, tuple[float, TokenInfo | None]] = {}  # hash -> (verified at, info)
+        self.stale_hits = 0
 
     async def require(self, ctx: Ctx, role: str) -> TokenInfo:
         """The caller's token if it has `role` or higher; 401 without a valid one, 403 if weak."""
@@ -47,12 +68,22 @@ class Auth:
 
     async def _lookup(self, token: str) -> TokenInfo | None:
         key = hash_token(token)
-        now = time.monotonic()
+        now = self._now()
         hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        info = await to_thread.run_sync(verify_token, self.store, token)
-        if len(self._cache) >= self.max_entries:
+        try:
+            info = await to_thread.run_sync(verify_token, self.store, token)
+        except Exception as exc:
+            if not is_store_error(exc):
+                raise
+            self.errors.report("auth", exc, "verifying a token: the store is unreachable")
+            if hit is not None and now - hit[0] < self.stale_limit:
+                self.stale_hits += 1
+                return hit[1]
+            raise store_unavailable(exc, "verifying the token") from exc
+        self.errors.resolved("auth")
+        if len(self._cache) >= self.max_entries and key not in self._cache:
             self._cache.clear()
-        self._cache[key] = (now + self.ttl, info)
+        self._cache[key] = (now, info)
         return info

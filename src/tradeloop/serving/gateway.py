@@ -23,6 +23,7 @@ from starlette.responses import Response
 from tradeloop.clock import Clock
 from tradeloop.serving.auth import Auth
 from tradeloop.serving.context import Ctx
+from tradeloop.serving.error_log import is_store_error, store_unavailable
 from tradeloop.serving.http import ApiError, JSONResponse, error_response
 from tradeloop.serving.inputs import Rows, matrix_for
 from tradeloop.serving.metrics import GatewayMetrics
@@ -74,6 +75,7 @@ class Gateway:
         self.auth = auth
         self.clock = clock
         self.serving = serving
+        self.errors = auth.errors
         self._ids = count(1)
         self._id_prefix = os.urandom(4).hex() + "-"
 
@@ -201,11 +203,15 @@ class Gateway:
                 response = await handler(request, ctx)
             except ApiError as exc:
                 response = error_response(exc, style)
-            except Exception:  # a bug: answer 500 in the protocol's shape, and say so in the log
-                log.exception("unhandled error on %s", route)
-                response = error_response(
-                    ApiError(500, "internal error; see the gateway log"), style
-                )
+            except Exception as exc:
+                if is_store_error(exc):  # the database is away: 503 with the reason
+                    self.errors.report(route, exc, f"store error on {route}")
+                    response = error_response(store_unavailable(exc, f"serving {route}"), style)
+                else:  # a bug: answer 500 in the protocol's shape, and say so in the log (once)
+                    self.errors.report(route, exc, f"unhandled error on {route}")
+                    response = error_response(
+                        ApiError(500, "internal error; see the gateway log"), style
+                    )
             extra = response.raw_headers
             extra.append((b"x-request-id", ctx.request_id.encode("latin-1")))
             if ctx.variant:

@@ -94,6 +94,17 @@ class GatewayMetrics:
         self.ready = Gauge(
             "tradeloop_ready", "1 when every deployed variant is loaded.", registry=r
         )
+        self.degraded = Gauge(
+            "tradeloop_gateway_degraded",
+            "1 while a deployed variant is answered by its last good version instead.",
+            registry=r,
+        )
+        self.errors = Counter(
+            "tradeloop_gateway_errors",
+            "Errors by where they happened (each logged in full once, then counted).",
+            ("where",),
+            registry=r,
+        )
         self.predlog_queue_depth = Gauge(
             "tradeloop_predlog_queue_depth",
             "Prediction-log records waiting to be written.",

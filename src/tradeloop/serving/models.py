@@ -5,8 +5,10 @@ change builds a whole new snapshot (new versions loaded and verified first) and 
 reference. A request in flight keeps the old sessions alive until it finishes.
 
 A version that fails to load (a tampered file, a missing artifact) is counted and retried on
-the next poll, and its variant keeps serving what it had: the gateway is then live but not
-ready, since readiness means every deployed variant serves the version deployment state names.
+the next poll, and its variant keeps serving what it had, or after a restart the last good
+version kept on disk (`last_good`). The gateway is then degraded: every deployed variant
+answers, but not (only) with the version deployment state names. `ready` means every deployed
+variant serves its deployed version and nothing failed.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from tradeloop.errors import HashMismatch, TradeloopError
+from tradeloop.serving.error_log import ErrorLog
+from tradeloop.serving.last_good import LastGood
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.runtime import LoadedModel
-from tradeloop.serving.source import ModelSource
+from tradeloop.serving.source import ModelArtifact, ModelSource
 from tradeloop.store import Store
 from tradeloop.store.deployments import Deployed, current
 
@@ -33,6 +39,7 @@ class Served:
 
     deployed: Deployed
     model: LoadedModel
+    fallback: bool = False  # answered by the last good copy kept on disk, not the source
 
     @property
     def variant(self) -> str:
@@ -56,8 +63,21 @@ class Snapshot:
 
     @property
     def ready(self) -> bool:
-        return bool(self.deployed) and all(
-            d.variant in self.served and self.served[d.variant].current for d in self.deployed
+        return (
+            bool(self.deployed)
+            and not self.errors
+            and all(
+                d.variant in self.served and self.served[d.variant].current for d in self.deployed
+            )
+        )
+
+    @property
+    def degraded(self) -> bool:
+        """Every deployed variant answers, but some deployed version failed to load."""
+        return (
+            bool(self.deployed)
+            and bool(self.errors)
+            and all(d.variant in self.served for d in self.deployed)
         )
 
     @cached_property
@@ -72,6 +92,32 @@ class Snapshot:
     def known_features(self) -> frozenset[str]:
         """Every feature some served variant uses: what a request may carry."""
         return frozenset(n for s in self.served.values() for n in s.model.feature_names)
+
+    def report(self) -> dict[str, Any]:
+        """What answers for each deployed variant: `/readyz`'s body and the store's record."""
+        variants = []
+        for d in self.deployed:
+            served = self.served.get(d.variant)
+            variants.append(
+                {
+                    "variant": d.variant,
+                    "mode": d.mode,
+                    "weight": d.weight,
+                    "deployed_version": d.version,
+                    "serving_version": served.version if served else None,
+                    "loaded": bool(served and served.current),
+                    "last_good": bool(served and served.fallback),
+                    "error": self.errors.get(d.variant),
+                }
+            )
+        state = "ready" if self.ready else "degraded" if self.degraded else "not ready"
+        return {
+            "ready": self.ready,
+            "degraded": self.degraded,
+            "state": state,
+            "model": self.model_name,
+            "variants": variants,
+        }
 
     @property
     def primary(self) -> Served | None:
@@ -88,8 +134,16 @@ class ModelManager:
         metrics: GatewayMetrics,
         *,
         poll_interval: float = 2.0,
+        last_good: LastGood | None = None,
+        errors: ErrorLog | None = None,
+        reporter: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        self.reporter = reporter
+        self._reported: dict[str, Any] | None = None
         self.store = store
+        self.last_good = last_good
+        self.errors = errors or ErrorLog()
+        self._artifacts: dict[str, ModelArtifact] = {}  # version -> verified bytes, while served
         self.model_name = model_name
         self.source = source
         self.metrics = metrics
@@ -107,7 +161,7 @@ class ModelManager:
             old = self.snapshot
             if desired == old.deployed and not old.errors:
                 return old
-            loaded = {s.model.version: s.model for s in old.served.values()}
+            loaded = {s.model.version: s.model for s in old.served.values() if not s.fallback}
             served: dict[str, Served] = {}
             errors: dict[str, str] = {}
             for d in desired:
@@ -119,17 +173,62 @@ class ModelManager:
                     except TradeloopError as exc:
                         errors[d.variant] = str(exc)
                         before = old.served.get(d.variant)
-                        model = before.model if before is not None else None
-                if model is not None:
-                    served[d.variant] = Served(d, model)
+                        if before is not None:
+                            served[d.variant] = (
+                                before
+                                if before.deployed == d
+                                else Served(d, before.model, before.fallback)
+                            )
+                        elif (kept := self._recall(d.variant)) is not None:
+                            served[d.variant] = Served(d, kept, fallback=True)
+                        continue
+                served[d.variant] = Served(d, model)
             new = Snapshot(self.model_name, desired, served, errors)
             self.snapshot = new  # the atomic swap
             self._publish(old, new)
+            self._keep(new)
             return new
+
+    def _recall(self, variant: str) -> LoadedModel | None:
+        """The variant's last good version from disk (after a restart), verified again."""
+        if self.last_good is None:
+            return None
+        artifact = self.last_good.recall(self.model_name, variant)
+        if artifact is None:
+            return None
+        try:
+            model = LoadedModel(artifact)
+        except TradeloopError as exc:
+            log.error("the last good copy of %s %s is unusable: %s", self.model_name, variant, exc)
+            return None
+        self._artifacts[artifact.version] = artifact
+        log.warning(
+            "%s %s: serving the last good version %s from the local cache (degraded)",
+            self.model_name,
+            variant,
+            artifact.version,
+        )
+        return model
+
+    def _keep(self, snap: Snapshot) -> None:
+        """Remember each variant serving its deployed version as that variant's last good."""
+        versions = {s.version for s in snap.served.values()}
+        for v in [v for v in self._artifacts if v not in versions]:
+            del self._artifacts[v]
+        if self.last_good is None:
+            return
+        for s in snap.served.values():
+            artifact = self._artifacts.get(s.version)
+            if s.current and artifact is not None:
+                try:
+                    self.last_good.remember(s.variant, artifact)
+                except OSError as exc:
+                    self.errors.report("last_good", exc, "could not keep the last good model")
 
     def _load(self, version: str) -> LoadedModel:
         try:
-            model = LoadedModel(self.source.fetch(self.model_name, version))
+            artifact = self.source.fetch(self.model_name, version)
+            model = LoadedModel(artifact)
         except HashMismatch as exc:
             self._failure(version, "integrity_error", exc)
             raise
@@ -140,6 +239,7 @@ class ModelManager:
             self._failure(version, "error", exc)
             raise TradeloopError(f"version {version}: {type(exc).__name__}: {exc}") from exc
         self.metrics.model_loads.labels("success").inc()
+        self._artifacts[version] = artifact
         self._failed.pop(version, None)
         log.info("loaded %s version %s", self.model_name, version)
         return model
@@ -161,6 +261,7 @@ class ModelManager:
                 self.model_name, s.variant, s.version, s.deployed.mode
             ).set(1)
         self.metrics.ready.set(1 if new.ready else 0)
+        self.metrics.degraded.set(1 if new.degraded else 0)
 
     # ------------------------------------------------------------------ polling
 
@@ -185,5 +286,23 @@ class ModelManager:
     def _safe_refresh(self) -> None:
         try:
             self.refresh()
-        except Exception:  # the database may be briefly away; the next poll tries again
-            log.exception("reading deployment state for %s failed", self.model_name)
+        except Exception as exc:  # the database may be briefly away; the next poll tries again
+            self.errors.report("deployment_poll", exc, f"reading {self.model_name}'s deployment")
+        else:
+            self.errors.resolved("deployment_poll")
+        self._report()
+
+    def _report(self) -> None:
+        """Tell the store what answers when that changed (retried each poll until it works)."""
+        if self.reporter is None:
+            return
+        report = self.snapshot.report()
+        if report == self._reported:
+            return
+        try:
+            self.reporter(report)
+        except Exception as exc:
+            self.errors.report("serving_report", exc, "recording what the gateway serves")
+        else:
+            self._reported = report
+            self.errors.resolved("serving_report")

@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -26,7 +27,9 @@ from tradeloop.clock import Clock
 from tradeloop.evaluation.positions import PositionRule, Task
 from tradeloop.serving.app import create_app
 from tradeloop.serving.auth import Auth
+from tradeloop.serving.error_log import ErrorLog
 from tradeloop.serving.gateway import Gateway
+from tradeloop.serving.last_good import LastGood
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import ModelManager
 from tradeloop.serving.predlog import PredictionLog
@@ -37,6 +40,7 @@ from tradeloop.serving.shadow import ShadowScorer
 from tradeloop.serving.source import ModelSource
 from tradeloop.spec import BacktestSpec, FeatureSpec, ServingSpec
 from tradeloop.store import Store
+from tradeloop.store.gateway_reports import record_serving
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +64,25 @@ def build_app(
     shadow_queue: int = 10_000,
     token_cache_ttl: float = 5.0,
     registry: CollectorRegistry | None = None,
+    gateway_id: str | None = None,
 ) -> Starlette:
     """The gateway for one registered model.
 
     `features` (the spec's) turns on the trading endpoints; their online state is kept in
     `<state_dir>/online_features.json` across restarts, and their positions follow
     `backtest`'s thresholds for a model of `task`, as the backtest's do (BadInput when they do
-    not fit the task). `protocols`: name -> factory (default: every registered protocol). Predictions go to
-    `<state_dir>/predictions/`. `app.state.gateway` exposes the parts (for tests and the CLI).
+    not fit the task). `protocols`: name -> factory (default: every registered protocol).
+    Predictions go to `<state_dir>/predictions/`, the last good model of each variant to
+    `<state_dir>/last_good/`. What it serves is recorded in the store under `gateway_id`
+    (default: the host name) for `tradeloop status`. `app.state.gateway` exposes the parts.
     """
     clock = clock or store.clock
     serving = serving or ServingSpec()
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)
     metrics = GatewayMetrics(registry)
+    errors = ErrorLog(lambda where: metrics.errors.labels(where).inc())
+    gateway_id = gateway_id or socket.gethostname()
     predlog = PredictionLog(
         state,
         clock,
@@ -84,12 +93,26 @@ def build_app(
     )
     gw = Gateway(
         model_name=model_name,
-        manager=ModelManager(store, model_name, source, metrics, poll_interval=poll_interval),
+        manager=ModelManager(
+            store,
+            model_name,
+            source,
+            metrics,
+            poll_interval=poll_interval,
+            last_good=LastGood(state / "last_good"),
+            errors=errors,
+            reporter=lambda report: record_serving(store, gateway_id, report),
+        ),
         router=Router(),
         predlog=predlog,
         shadow=ShadowScorer(predlog, metrics, max_queue=shadow_queue),
         metrics=metrics,
-        auth=Auth(store, ttl=token_cache_ttl),
+        auth=Auth(
+            store,
+            ttl=token_cache_ttl,
+            stale_limit=serving.token_stale_limit.total_seconds(),
+            errors=errors,
+        ),
         clock=clock,
         serving=serving,
     )

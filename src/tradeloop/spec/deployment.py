@@ -48,6 +48,28 @@ class ServingSpec(SpecModel):
     require_token: bool = Field(False, description="prediction endpoints require a bearer token")
     sticky_key: str = Field("symbol", description="'symbol' or the name of a request header")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds a client has to send a request's headers (slowloris)"
+    )
+    idle_timeout: float = Field(5.0, gt=0, description="seconds a keep-alive connection may idle")
+    max_connections: int = Field(
+        2048, ge=1, description="open connections and requests beyond which the gateway says 503"
+    )
+    token_stale_limit: Duration = Field(
+        timedelta(minutes=15),
+        description="how long a verified token is honoured from cache while the store is down",
+    )
+    bars_role: Literal["predictor", "feeder"] = Field(
+        "predictor", description="the role POST /v1/bars needs when tokens are required"
+    )
+    max_bars: int = Field(10_000, ge=1, description="bars per POST /v1/bars")
+    max_symbols: int = Field(10_000, ge=1, description="symbols the trading endpoint tracks")
+    symbols: list[str] | None = Field(
+        None, description="the universe /v1/bars accepts (None: any symbol, up to max_symbols)"
+    )
+    future_tolerance: Duration = Field(
+        timedelta(minutes=5), description="how far past the clock a bar's timestamp may be"
+    )
 
 
 class DeploymentSpec(SpecModel):
