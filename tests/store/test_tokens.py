@@ -27,6 +27,13 @@ def test_roles() -> None:
     assert role_allows("admin", "operator") and not role_allows("predictor", "operator")
 
 
+def test_feeder_stands_beside_predictor() -> None:
+    assert role_allows("feeder", "feeder") and role_allows("feeder", "viewer")
+    assert not role_allows("feeder", "predictor") and not role_allows("predictor", "feeder")
+    assert role_allows("operator", "feeder") and role_allows("admin", "feeder")
+    assert not role_allows("viewer", "feeder")
+
+
 def test_unknown_role_is_refused(store: Store) -> None:
     with pytest.raises(BadInput, match="role must be one of"):
         create_token(store, "x", "god")

@@ -15,7 +15,9 @@ tokens_app = typer.Typer(help="API tokens with roles (stored hashed).", no_args_
 @handle_errors
 def create(
     name: Annotated[str, typer.Option(help="Who or what uses it.")] = "cli",
-    role: Annotated[str, typer.Option(help="viewer | predictor | operator | admin")] = "operator",
+    role: Annotated[
+        str, typer.Option(help="viewer | feeder | predictor | operator | admin")
+    ] = "operator",
     spec: SpecOpt = None,
     json_: JsonOpt = False,
 ) -> None:

@@ -1,7 +1,9 @@
 """API tokens with roles, stored as SHA-256 hashes (the plain token is shown once, at creation).
 
 Roles are ordered: `viewer` < `predictor` < `operator` < `admin`; a route asks for the least
-role it needs and any higher role passes.
+role it needs and any higher role passes. `feeder` stands beside that line: it may feed bars
+(`POST /v1/bars` when `serving.bars_role` is `feeder`) and do what a viewer does, not predict;
+operators and admins may feed too, predictors may not.
 """
 
 from __future__ import annotations
@@ -16,12 +18,19 @@ from tradeloop.errors import BadInput, NotFound, RuntimeFailure
 from tradeloop.store import Store
 from tradeloop.store.tables import tokens
 
-ROLES = ("viewer", "predictor", "operator", "admin")
+ROLES = ("viewer", "feeder", "predictor", "operator", "admin")
+RANKED = ("viewer", "predictor", "operator", "admin")
 TOKEN_PREFIX = "tl_"
 
 
 def role_allows(role: str, needed: str) -> bool:
-    return ROLES.index(role) >= ROLES.index(needed)
+    if role == needed:
+        return True
+    if role == "feeder":
+        return needed == "viewer"
+    if needed == "feeder":
+        return role in ("operator", "admin")
+    return RANKED.index(role) >= RANKED.index(needed)
 
 
 def hash_token(token: str) -> str:

@@ -112,6 +112,11 @@ class Gateway:
             await self.auth.require(ctx, "operator" if override else "predictor")
         return override or None
 
+    async def authorize_feed(self, ctx: Ctx) -> None:
+        """`POST /v1/bars` with tokens on: `serving.bars_role` (predictor, or its own feeder)."""
+        if self.serving.require_token:
+            await self.auth.require(ctx, self.serving.bars_role)
+
     # ------------------------------------------------------------------ scoring
 
     def score(

@@ -41,10 +41,14 @@ def project_app(project: Project, registry: Registry, **overrides: Any) -> Starl
     from tradeloop.serving.server import build_app
 
     spec = project.spec
+    serving = spec.deployment.serving
+    if serving.symbols is None and spec.data.source == "simulator":
+        # the pipeline's universe is known: /v1/bars takes those symbols only
+        serving = serving.model_copy(update={"symbols": list(spec.data.simulator.symbols)})
     options: dict[str, Any] = {
         "state_dir": project.state_dir,
         "clock": project.clock,
-        "serving": spec.deployment.serving,
+        "serving": serving,
         "backtest": spec.backtest,
         "task": spec.model.task,
         "features": list(spec.features),

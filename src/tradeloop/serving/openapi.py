@@ -28,7 +28,7 @@ ERROR_TEXT = {
     409: "The symbol's features are not ready yet (warm-up)",
     413: "Body over max_body_bytes",
     415: "Unsupported Content-Type",
-    503: "No model loaded yet",
+    503: "No model loaded yet, or the store is unreachable (the message says which)",
 }
 ROUTING_HEADERS: list[Schema] = [
     {
@@ -92,7 +92,7 @@ def _path_params(path: str, doc: DocContext) -> list[Schema]:
 def _operation(op: Op, doc: DocContext) -> Schema:
     error = "V2Error" if op.style == "v2" else "Error"
     secured = op.operator or ((op.predict or op.token) and doc.require_token)
-    errors = sorted({*op.errors, *((401, 403) if secured else ())})
+    errors = sorted({*op.errors, *((401, 403, 503) if secured else ())})
     responses: dict[str, Schema] = {
         str(status): {"description": r.description, "content": _content(r.media, r.schema)}
         for status, r in op.replies.items()

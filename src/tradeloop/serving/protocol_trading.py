@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
+from anyio import to_thread
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,6 +47,7 @@ from tradeloop.serving.protocol import (
     Reply,
 )
 from tradeloop.serving.schemas import Strict
+from tradeloop.serving.trading_bounds import BarBounds
 from tradeloop.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -208,6 +211,9 @@ class TradingProtocol(Base):
         self.rule = options.rule
         self.state = TradingState(list(options.features))
         self.state_file = options.state_dir / STATE_FILE if options.state_dir else None
+        self.bounds = BarBounds(gw.serving, gw.clock)
+        self.lock = threading.Lock()  # one batch at a time changes the online state
+        self.waiting = 0  # batches inside the worker thread, waiting for or holding the lock
 
     def schemas(self, doc: DocContext) -> list[type[BaseModel]]:
         return [Bars, BarsResponse, Signal]
@@ -249,19 +255,32 @@ class TradingProtocol(Base):
         gw, state, rule = self.gw, self.state, self.rule
         limit = gw.serving.max_body_bytes
 
-        async def post_bars(request: Request, ctx: Ctx) -> Response:
-            await gw.authorize_predict(ctx)
-            require_json(ctx.headers)
-            doc = parse_json(await read_body(request, ctx.headers, limit))
+        def feed(raw: bytes) -> dict[str, Any]:
+            """Parse, bound and apply a batch: in a worker thread, so a big batch never holds
+            the event loop (and every other request) while it is applied."""
+            doc = parse_json(raw)
             if not isinstance(doc, dict) or set(doc) != {"bars"}:
                 raise _bad("the body must be an object with one field, 'bars' (an array of bars)")
             bars = doc["bars"]
             if not isinstance(bars, list) or not bars:
                 raise _bad("bars must be a non-empty array")
+            self.bounds.check_size(len(bars))
             parsed = [parse_bar(b, i) for i, b in enumerate(bars)]
-            accepted, skipped = state.apply(parsed)
+            with self.lock:
+                self.bounds.check(parsed, frozenset(state.online.symbols))
+                accepted, skipped = state.apply(parsed)
             symbols = sorted({s for s, _, _ in parsed})
-            return ok({"accepted": accepted, "skipped": skipped, "symbols": symbols})
+            return {"accepted": accepted, "skipped": skipped, "symbols": symbols}
+
+        async def post_bars(request: Request, ctx: Ctx) -> Response:
+            await gw.authorize_feed(ctx)
+            require_json(ctx.headers)
+            raw = await read_body(request, ctx.headers, limit)
+            self.waiting += 1
+            try:
+                return ok(await to_thread.run_sync(feed, raw))
+            finally:
+                self.waiting -= 1
 
         async def get_signal(request: Request, ctx: Ctx) -> Response:
             override = await gw.authorize_predict(ctx)
@@ -318,7 +337,7 @@ class TradingProtocol(Base):
                 {200: Reply("BarsResponse", "Bars applied (and any skipped)")},
                 (400, 413, 415),
                 {JSON: "Bars"},
-                summary="Feed bars to the online features",
+                summary="Feed bars to the online features (role: serving.bars_role)",
                 token=True,
             ),
             Op(
