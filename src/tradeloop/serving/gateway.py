@@ -112,6 +112,26 @@ class Gateway:
             await self.auth.require(ctx, "operator" if override else "predictor")
         return override or None
 
+    async def authorize_pinned(self, ctx: Ctx, served: Served) -> None:
+        """A route that names a version (`/v2/models/{m}/versions/{v}/infer`) bypasses the
+        traffic split like the variant header does, so with tokens on anything but the live
+        champion needs what the header needs: an operator token."""
+        if not self.serving.require_token:
+            return
+        if served.variant == "champion" and served.deployed.mode == "live":
+            return
+        try:
+            await self.auth.require(ctx, "operator")
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            raise ApiError(
+                403,
+                f"version {served.version} is the {served.deployed.mode} {served.variant}; "
+                f"reaching it by version needs an operator token, as {VARIANT_HEADER} does "
+                f"({exc.message})",
+            ) from exc
+
     async def authorize_feed(self, ctx: Ctx) -> None:
         """`POST /v1/bars` with tokens on: `serving.bars_role` (predictor, or its own feeder)."""
         if self.serving.require_token:

@@ -248,6 +248,7 @@ class V2Protocol(Base):
             override = await gw.authorize_predict(ctx)
             served = variant_for(request)
             if served is not None:
+                await gw.authorize_pinned(ctx, served)
                 override = served.variant
             require_json(ctx.headers)
             raw = await read_body(request, ctx.headers, limit)

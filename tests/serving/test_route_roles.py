@@ -1,0 +1,104 @@
+"""Every route in the generated OpenAPI document, walked with each role and with no token.
+
+With tokens required, routes without `security` in the document are open; secured ones need
+their role: predictions `predictor`, `POST /v1/bars` `serving.bars_role` (here `feeder`), the
+admin reload `operator`. A version-pinned route reaches only the live champion with a
+predictor token; the shadow challenger needs operator, as the variant header does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tradeloop.security.tokens import ROLES, create_token, role_allows
+from tradeloop.spec import ServingSpec, Spec
+from tradeloop.store import Store
+
+CALLERS: tuple[str | None, ...] = (None, *ROLES)
+NEEDS = {"post_bars": "feeder", "admin_reload": "operator"}  # secured, default: predictor
+
+
+@pytest.fixture
+def gateway(
+    make_app: Callable[..., Any], live: Any, deployer: Callable[..., None], store: Store
+) -> Iterator[tuple[str, dict[str, str]]]:
+    deployer(("champion", "1", "live", 100), ("challenger", "2", "shadow", 0))
+    serving = ServingSpec(require_token=True, bars_role="feeder")
+    url = live(make_app(serving=serving, features=Spec(name="t").features)).url
+    yield url, {role: create_token(store, role, role)[0] for role in ROLES}
+
+
+def expanded(path: str, op: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """Concrete paths for a template, each with the version it pins (None: none)."""
+    values = {"name": ["demo"], "symbol": ["AAA"], "version": ["1", "2"]}
+    for p in op.get("parameters", []):
+        if p["in"] == "path" and "enum" in p["schema"]:
+            values[p["name"]] = list(p["schema"]["enum"])
+    out: list[tuple[str, str | None]] = [(path, None)]
+    for name in re.findall(r"{(\w+)}", path):
+        out = [
+            (p.replace("{" + name + "}", v), v if name == "version" else pin)
+            for p, pin in out
+            for v in values[name]
+        ]
+    return out
+
+
+def needed(op: dict[str, Any], pinned: str | None) -> str | None:
+    if not op.get("security"):
+        return None
+    if pinned == "2":  # the shadow challenger
+        return "operator"
+    return NEEDS.get(op["operationId"], "predictor")
+
+
+def test_every_route_with_every_role(gateway: tuple[str, dict[str, str]]) -> None:
+    url, tokens = gateway
+    doc = httpx.get(url + "/openapi.json").json()
+    checked, wrong = 0, []
+    for template, ops in doc["paths"].items():
+        assert template.startswith("/")
+        for method, op in ops.items():
+            for path, pinned in expanded(template, op):
+                need = needed(op, pinned)
+                for caller in CALLERS:
+                    headers = {"authorization": f"Bearer {tokens[caller]}"} if caller else {}
+                    r = httpx.request(method.upper(), url + path, json={}, headers=headers)
+                    if need is None:
+                        expected = "open"
+                        ok = r.status_code not in (401, 403) and r.status_code < 500
+                    elif caller is None:
+                        expected, ok = "401", r.status_code == 401
+                    elif not role_allows(caller, need):
+                        expected, ok = "403", r.status_code == 403
+                    else:
+                        expected = "allowed"
+                        ok = r.status_code not in (401, 403) and r.status_code < 500
+                    checked += 1
+                    if not ok:
+                        wrong.append(
+                            f"{method.upper()} {path} as {caller}: {r.status_code}, "
+                            f"expected {expected} ({r.text[:120]})"
+                        )
+    assert not wrong, "\n".join(wrong)
+    assert checked >= 20 * len(CALLERS)
+
+
+def test_a_predictor_cannot_reach_the_shadow_version_by_its_route(
+    gateway: tuple[str, dict[str, str]],
+) -> None:
+    url, tokens = gateway
+    body = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [0.1] * 3}]}
+    pred = {"authorization": f"Bearer {tokens['predictor']}"}
+    r = httpx.post(url + "/v2/models/demo/versions/2/infer", json=body, headers=pred)
+    assert r.status_code == 403 and "shadow challenger" in r.json()["error"]
+    r = httpx.post(url + "/v2/models/demo/versions/1/infer", json=body, headers=pred)
+    assert r.status_code == 200 and r.json()["model_version"] == "1"
+    op = {"authorization": f"Bearer {tokens['operator']}"}
+    r = httpx.post(url + "/v2/models/demo/versions/2/infer", json=body, headers=op)
+    assert r.status_code == 200 and r.json()["model_version"] == "2"
