@@ -27,6 +27,7 @@ from tradeloop.clock import Clock
 from tradeloop.evaluation.positions import PositionRule, Task
 from tradeloop.serving.app import create_app
 from tradeloop.serving.auth import Auth
+from tradeloop.serving.connections import connection_options, default_http
 from tradeloop.serving.error_log import ErrorLog
 from tradeloop.serving.gateway import Gateway
 from tradeloop.serving.last_good import LastGood
@@ -127,18 +128,24 @@ def build_app(
 
 
 def uvicorn_config(app: Starlette, host: str, port: int, **overrides: object) -> uvicorn.Config:
-    """Fast defaults: uvloop and httptools when present, no access log (metrics cover it)."""
+    """Fast defaults: uvloop and httptools when present, no access log (metrics cover it), and
+    the gateway's connection limits (`connections`: header deadline, idle timeout, maximum
+    connections from `deployment.serving`)."""
+    http = overrides.pop("http", default_http())
     kwargs: dict[str, object] = {
         "host": host,
         "port": port,
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "http": http,
         "access_log": False,
         "log_level": "warning",
         "lifespan": "on",
         "timeout_graceful_shutdown": 10,
         "server_header": False,
     }
+    gw = getattr(app.state, "gateway", None)
+    if isinstance(gw, Gateway) and isinstance(http, str) and http in ("httptools", "h11"):
+        kwargs.update(connection_options(gw.serving, http))
     kwargs.update(overrides)
     return uvicorn.Config(app, **kwargs)  # type: ignore[arg-type]  # kwargs: dict[str, object]
 
