@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import duckdb
 import httpx
 import pytest
 
@@ -20,6 +21,7 @@ from tradeloop.spec import ServingSpec, Spec
 from tradeloop.store import Store
 
 CALLERS: tuple[str | None, ...] = (None, *ROLES)
+APPS: dict[str, Any] = {}
 NEEDS = {"post_bars": "feeder", "admin_reload": "operator"}  # secured, default: predictor
 
 
@@ -29,7 +31,9 @@ def gateway(
 ) -> Iterator[tuple[str, dict[str, str]]]:
     deployer(("champion", "1", "live", 100), ("challenger", "2", "shadow", 0))
     serving = ServingSpec(require_token=True, bars_role="feeder")
-    url = live(make_app(serving=serving, features=Spec(name="t").features)).url
+    app = make_app(serving=serving, features=Spec(name="t").features)
+    url = live(app).url
+    APPS[url] = app
     yield url, {role: create_token(store, role, role)[0] for role in ROLES}
 
 
@@ -102,3 +106,15 @@ def test_a_predictor_cannot_reach_the_shadow_version_by_its_route(
     op = {"authorization": f"Bearer {tokens['operator']}"}
     r = httpx.post(url + "/v2/models/demo/versions/2/infer", json=body, headers=op)
     assert r.status_code == 200 and r.json()["model_version"] == "2"
+    # an answer from outside the traffic split is logged as forced, not as live traffic
+    gw = APPS[url].state.gateway
+    assert gw.shadow.join(10) and gw.predlog.flush(10)
+    glob = gw.predlog.dir / "**" / "*.parquet"
+    rows = duckdb.sql(
+        f"select version, variant, mode from read_parquet('{glob}', hive_partitioning=true)"
+    ).fetchall()
+    assert sorted(set(rows)) == [
+        ("1", "champion", "forced"),  # pinned by version: outside the split as well
+        ("2", "challenger", "forced"),
+        ("2", "challenger", "shadow"),  # the shadow still scores the pinned champion's request
+    ]

@@ -163,7 +163,10 @@ class Gateway:
         x = matrix_for(rows, model.feature_names, known)
         y = model.predict(x)
         ts = self.clock.now()
-        self.metrics.observe_predictions(self.model_name, model.version, served.variant, "live", y)
+        # a forced variant (header or version route) answered outside the traffic split: its
+        # records stay out of live performance and the rollout's experiment
+        mode = "live" if override is None else "forced"
+        self.metrics.observe_predictions(self.model_name, model.version, served.variant, mode, y)
         log_key = key or ctx.request_id
         self.predlog.log(
             PredictionRecord(
@@ -174,7 +177,7 @@ class Gateway:
                 self.model_name,
                 model.version,
                 served.variant,
-                "live",
+                mode,
                 model.feature_names,
                 x,
                 y,

@@ -50,7 +50,7 @@ class PredictionRecord(NamedTuple):
     model: str
     version: str
     variant: str
-    mode: str  # "live" (answered the client) or "shadow"
+    mode: str  # "live" (answered the client), "forced" (answered, variant forced), "shadow"
     feature_names: tuple[str, ...]
     features: np.ndarray  # [N, n_features] float32
     predictions: np.ndarray  # [N] float32
