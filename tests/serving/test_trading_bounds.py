@@ -137,3 +137,35 @@ def test_a_batch_being_applied_does_not_hold_up_invocations(
         assert "bars" not in answer
     feeder.join(30)
     assert answer["bars"].status_code == 200 and answer["bars"].json()["accepted"] == 2000
+
+
+def test_a_future_bar_saved_before_the_bounds_is_dropped_at_start(
+    trading: Callable[..., Any], live: Any, tmp_path: Any
+) -> None:
+    from tradeloop.serving.protocol_trading import STATE_FILE, TradingState, parse_bar
+
+    old = TradingState(list(SPEC.features))  # as the unbounded gateway kept it
+    old.apply([parse_bar(bar("AAA", "9999-12-31T00:00:00+00:00"), 0), parse_bar(bar("BBB", T0), 1)])
+    (tmp_path / "state").mkdir(exist_ok=True)
+    old.save(tmp_path / "state" / STATE_FILE)
+    app = trading()
+    url = live(app).url
+    assert app.state.protocols["trading"].state.online.symbols == ["BBB"]
+    r = httpx.post(url + "/v1/bars", json={"bars": [bar("AAA", T0)]})
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+
+
+def test_the_online_state_is_saved_while_bars_come_in(
+    trading: Callable[..., Any], live: Any, tmp_path: Any
+) -> None:
+    """So a SIGKILL loses at most `save_every` seconds of it, not everything since start."""
+    import json
+
+    from tradeloop.serving.protocol_trading import STATE_FILE
+
+    app = trading()
+    url = live(app).url
+    app.state.protocols["trading"].save_every = 0.0
+    assert httpx.post(url + "/v1/bars", json={"bars": [bar("AAA", T0)]}).status_code == 200
+    saved = json.loads((tmp_path / "state" / STATE_FILE).read_text())
+    assert list(saved["online"]["states"]) == ["AAA"]

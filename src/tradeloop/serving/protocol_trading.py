@@ -17,8 +17,9 @@ import math
 import os
 import re
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -144,10 +145,13 @@ class TradingState:
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, path)
 
-    def load(self, path: Path) -> bool:
-        """Continue from a saved state if it was made with the same features."""
+    def load(self, path: Path, prune: Callable[[dict[str, Any]], object] | None = None) -> bool:
+        """Continue from a saved state if it was made with the same features; `prune` may
+        first drop symbols from the saved document (see `BarBounds.prune`)."""
         try:
             doc = json.loads(path.read_text())
+            if prune is not None:
+                prune(doc)
             online = OnlineFeatures.from_dict(doc["online"])
         except FileNotFoundError:
             return False
@@ -167,6 +171,7 @@ class TradingState:
 NAME = "trading"
 SIDES = {1: "long", -1: "short", 0: "flat"}
 STATE_FILE = "online_features.json"
+SAVE_EVERY = 5.0  # seconds between saves of the online state while bars come in
 
 
 class Bar(Strict):
@@ -214,6 +219,8 @@ class TradingProtocol(Base):
         self.bounds = BarBounds(gw.serving, gw.clock)
         self.lock = threading.Lock()  # one batch at a time changes the online state
         self.waiting = 0  # batches inside the worker thread, waiting for or holding the lock
+        self.save_every = SAVE_EVERY
+        self._saved = time.monotonic()
 
     def schemas(self, doc: DocContext) -> list[type[BaseModel]]:
         return [Bars, BarsResponse, Signal]
@@ -223,7 +230,19 @@ class TradingProtocol(Base):
 
     def start(self) -> None:
         if self.state_file is not None:
-            self.state.load(self.state_file)
+            self.state.load(self.state_file, self.bounds.prune)
+
+    def _save_now_and_then(self) -> None:
+        """Save the online state at most every `save_every` seconds (under `lock`), so a
+        SIGKILL loses at most that much of it; a graceful stop saves it in any case."""
+        now = time.monotonic()
+        if self.state_file is None or now - self._saved < self.save_every:
+            return
+        self._saved = now
+        try:
+            self.state.save(self.state_file)
+        except OSError as exc:
+            self.gw.errors.report("online_state", exc, "could not save the online-feature state")
 
     def stop(self) -> None:
         if self.state_file is not None:
@@ -269,6 +288,7 @@ class TradingProtocol(Base):
             with self.lock:
                 self.bounds.check(parsed, frozenset(state.online.symbols))
                 accepted, skipped = state.apply(parsed)
+                self._save_now_and_then()
             symbols = sorted({s for s, _, _ in parsed})
             return {"accepted": accepted, "skipped": skipped, "symbols": symbols}
 

@@ -9,16 +9,23 @@ applied, when:
 - a bar is more than `serving.future_tolerance` past the gateway's clock (400, naming it);
 - a symbol is outside `serving.symbols`, the pipeline's universe, when one is set (400);
 - it would make the gateway track more than `serving.max_symbols` symbols (400).
+
+A state saved before these bounds existed may hold such a bar already; `prune` drops those
+symbols from it when the gateway starts, so the next real bar is accepted.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from tradeloop.clock import Clock
 from tradeloop.serving.http import ApiError
 from tradeloop.spec import ServingSpec
+
+log = logging.getLogger(__name__)
 
 ParsedBar = tuple[str, datetime, dict[str, float]]
 
@@ -68,3 +75,25 @@ class BarBounds:
                 f"{len(tracked) + len(new)} tracked symbols, over the limit of "
                 f"{self.max_symbols} (deployment.serving.max_symbols)",
             )
+
+    def prune(self, doc: dict[str, Any]) -> list[str]:
+        """Drop from a saved trading state (`TradingState.save`'s document) the symbols whose
+        last bar is past the tolerance or which are outside the universe; return them."""
+        latest = self.clock.now() + self.tolerance
+        states = doc.get("online", {}).get("states", {})
+        dropped = []
+        for symbol, saved in list(states.items()):
+            last = saved.get("last") if isinstance(saved, dict) else None
+            future = isinstance(last, str) and datetime.fromisoformat(last) > latest
+            if future or (self.universe is not None and symbol not in self.universe):
+                dropped.append(symbol)
+                del states[symbol]
+                doc.get("latest", {}).pop(symbol, None)
+        if dropped:
+            log.warning(
+                "dropped %d symbols from the saved online state (bars in the future or outside "
+                "the universe): %s",
+                len(dropped),
+                dropped[:10],
+            )
+        return dropped
