@@ -118,3 +118,29 @@ def test_a_predictor_cannot_reach_the_shadow_version_by_its_route(
         ("2", "challenger", "forced"),
         ("2", "challenger", "shadow"),  # the shadow still scores the pinned champion's request
     ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "allowed", "refused"),
+    [
+        ((("champion", "1", "live", 90), ("challenger", "2", "live", 10)), "1", "2"),  # canary
+        ((("champion", "1", "shadow", 0), ("challenger", "2", "live", 100)), "2", "1"),  # switched
+    ],
+)
+def test_a_predictor_may_pin_only_the_main_live_version(
+    make_app: Callable[..., Any],
+    live: Any,
+    deployer: Callable[..., None],
+    store: Store,
+    rows: tuple[tuple[str, str, str, int], ...],
+    allowed: str,
+    refused: str,
+) -> None:
+    deployer(*rows)
+    url = live(make_app(serving=ServingSpec(require_token=True))).url
+    pred = {"authorization": f"Bearer {create_token(store, 'p', 'predictor')[0]}"}
+    body = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [0.1] * 3}]}
+    r = httpx.post(f"{url}/v2/models/demo/versions/{allowed}/infer", json=body, headers=pred)
+    assert r.status_code == 200 and r.json()["model_version"] == allowed
+    r = httpx.post(f"{url}/v2/models/demo/versions/{refused}/infer", json=body, headers=pred)
+    assert r.status_code == 403 and "needs an operator token" in r.json()["error"]

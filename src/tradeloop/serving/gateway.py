@@ -114,11 +114,14 @@ class Gateway:
 
     async def authorize_pinned(self, ctx: Ctx, served: Served) -> None:
         """A route that names a version (`/v2/models/{m}/versions/{v}/infer`) bypasses the
-        traffic split like the variant header does, so with tokens on anything but the live
-        champion needs what the header needs: an operator token."""
+        traffic split like the variant header does, so with tokens on anything but the main
+        live variant (most weight, the champion on a tie: the champion, or the challenger once
+        a blue-green switch gave it all traffic) needs what the header needs: operator."""
         if not self.serving.require_token:
             return
-        if served.variant == "champion" and served.deployed.mode == "live":
+        live = [s for s in self.snapshot.live if s.deployed.weight > 0]
+        main = max(live, key=lambda s: (s.deployed.weight, s.variant == "champion"), default=None)
+        if main is not None and served.variant == main.variant:
             return
         try:
             await self.auth.require(ctx, "operator")
