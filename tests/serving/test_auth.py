@@ -1,0 +1,40 @@
+"""The token cache: fresh for `ttl`, honoured while the store is down up to `stale_limit`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tradeloop.clock import SimulatedClock
+from tradeloop.security.tokens import create_token
+from tradeloop.serving.auth import Auth
+from tradeloop.serving.context import Ctx
+from tradeloop.serving.http import ApiError
+from tradeloop.store import Store
+
+
+def ctx(token: str) -> Ctx:
+    return Ctx({b"authorization": f"Bearer {token}".encode()})
+
+
+def test_a_verified_token_outlives_an_outage_up_to_the_stale_limit(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    store = Store.open(f"sqlite:///{db}", SimulatedClock(datetime(2024, 1, 1, tzinfo=UTC)))
+    plain, info = create_token(store, "p", "predictor")
+    t = [0.0]
+    auth = Auth(store, ttl=5.0, stale_limit=60.0, now=lambda: t[0])
+    assert asyncio.run(auth.require(ctx(plain), "predictor")) == info
+    # the store goes away: its file moves and pooled connections drop
+    store.engine.dispose()
+    db.rename(tmp_path / "away.sqlite")
+    t[0] = 30.0  # past ttl, within the stale limit: still honoured
+    assert asyncio.run(auth.require(ctx(plain), "predictor")) == info
+    assert auth.stale_hits == 1
+    t[0] = 61.0  # past the stale limit: the store must answer, and cannot
+    with pytest.raises(ApiError) as err:
+        asyncio.run(auth.require(ctx(plain), "predictor"))
+    assert err.value.status == 503 and "store is unreachable" in err.value.message
+    store.close()
