@@ -38,3 +38,25 @@ def test_a_verified_token_outlives_an_outage_up_to_the_stale_limit(tmp_path: Pat
         asyncio.run(auth.require(ctx(plain), "predictor"))
     assert err.value.status == 503 and "store is unreachable" in err.value.message
     store.close()
+
+
+def test_a_store_that_hangs_counts_as_down() -> None:
+    """A listener that accepts and never answers: the connect hangs, the lookup gives up."""
+    import socket
+
+    from sqlalchemy import create_engine
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    engine = create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none")
+    store = Store(engine, SimulatedClock(datetime(2024, 1, 1, tzinfo=UTC)))
+    auth = Auth(store, lookup_timeout=0.5)
+    try:
+        with pytest.raises(ApiError) as err:
+            asyncio.run(auth.require(ctx("tl_anything"), "predictor"))
+        assert err.value.status == 503 and "TimeoutError" in err.value.message
+    finally:
+        silent.close()
+        engine.dispose()

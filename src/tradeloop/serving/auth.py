@@ -7,7 +7,8 @@ When the store cannot be reached, a token verified within the last `stale_limit`
 (`deployment.serving.token_stale_limit`, 15 minutes by default) is still honoured from the
 cache, so an outage does not stop authorized predictions; a revocation made during the outage
 takes effect when the store answers again. A token not in the cache (or cached longer ago)
-gets 503 with the reason, never 500. The cache holds at most `max_entries` tokens.
+gets 503 with the reason, never 500. A lookup taking over `lookup_timeout` seconds (a connect
+that hangs) counts as the store being down. The cache holds at most `max_entries` tokens.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import anyio
 from anyio import to_thread
 
 from tradeloop.security.tokens import TokenInfo, hash_token, role_allows, verify_token
@@ -36,8 +38,10 @@ class Auth:
         max_entries: int = 10_000,
         errors: ErrorLog | None = None,
         now: Callable[[], float] = time.monotonic,
+        lookup_timeout: float = 2.0,
     ) -> None:
         self.store = store
+        self.lookup_timeout = lookup_timeout
         self.ttl = ttl
         self.stale_limit = max(stale_limit, ttl)
         self.max_entries = max_entries
@@ -73,9 +77,12 @@ class Auth:
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
         try:
-            info = await to_thread.run_sync(verify_token, self.store, token)
+            with anyio.fail_after(self.lookup_timeout):  # a hung connect counts as down
+                info = await to_thread.run_sync(
+                    verify_token, self.store, token, abandon_on_cancel=True
+                )
         except Exception as exc:
-            if not is_store_error(exc):
+            if not (is_store_error(exc) or isinstance(exc, TimeoutError)):
                 raise
             self.errors.report("auth", exc, "verifying a token: the store is unreachable")
             if hit is not None and now - hit[0] < self.stale_limit:
