@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tradeloop.clock import SimulatedClock
-from tradeloop.security.tokens import create_token
+from tradeloop.security.tokens import create_token, hash_token
 from tradeloop.serving.auth import Auth
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.http import ApiError
@@ -60,3 +60,18 @@ def test_a_store_that_hangs_counts_as_down() -> None:
     finally:
         silent.close()
         engine.dispose()
+
+
+def test_made_up_tokens_do_not_evict_verified_ones(tmp_path: Path) -> None:
+    store = Store.open(
+        f"sqlite:///{tmp_path / 'db.sqlite'}", SimulatedClock(datetime(2024, 1, 1, tzinfo=UTC))
+    )
+    plain, info = create_token(store, "p", "predictor")
+    auth = Auth(store, max_entries=10)
+    asyncio.run(auth.require(ctx(plain), "predictor"))
+    for i in range(50):  # refused, and cached as refused
+        with pytest.raises(ApiError):
+            asyncio.run(auth.require(ctx(f"tl_made_up_{i}"), "predictor"))
+    assert len(auth._cache) <= 10
+    assert auth._cache[hash_token(plain)][1] == info
+    store.close()

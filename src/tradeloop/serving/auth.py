@@ -91,6 +91,10 @@ class Auth:
             raise store_unavailable(exc, "verifying the token") from exc
         self.errors.resolved("auth")
         if len(self._cache) >= self.max_entries and key not in self._cache:
-            self._cache.clear()
+            # refused tokens go first: a flood of made-up tokens must not evict the verified
+            # ones an outage would need
+            self._cache = {k: v for k, v in self._cache.items() if v[1] is not None}
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
         self._cache[key] = (now, info)
         return info
