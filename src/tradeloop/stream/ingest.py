@@ -19,10 +19,10 @@ import orjson
 
 from tradeloop.clock import Clock
 from tradeloop.data.bar_rules import Bar
+from tradeloop.data.barstore import BarStore, frame_bars
 from tradeloop.spec import StreamSpec
 from tradeloop.store import Store
 from tradeloop.stream import deadletters
-from tradeloop.data.barstore import BarStore, frame_bars
 from tradeloop.stream.checks import SeriesIndex, judge
 from tradeloop.stream.feed import GatewayFeed, SignalPublisher
 from tradeloop.stream.messages import Rejected, decode
