@@ -37,13 +37,17 @@ async def _consume(
     project: Project, gateways: list[str], token: str | None, until_idle: bool
 ) -> dict[str, Any]:
     import httpx
+    import polars as pl
 
     from tradeloop.data.barstore import BarStore
+    from tradeloop.data.source import raw_bars
     from tradeloop.stream.feed import GatewayFeed
     from tradeloop.stream.ingest import Ingestor
     from tradeloop.stream.source import stream_source
 
     spec = _stream(project)
+    history = raw_bars(project.spec.data, project.root)
+    newest = dict(history.group_by("symbol").agg(pl.col("timestamp").max()).iter_rows())
     source = stream_source(spec, ack_wait=spec.ack_wait)
     await source.open()
     stop = asyncio.Event()
@@ -59,6 +63,7 @@ async def _consume(
             project.clock,
             pipeline=project.spec.name,
             gateways=[GatewayFeed(u, token, client) for u in gateways],
+            history_newest=newest,
         )
         try:
             stats = await ingestor.run(stop, until_idle=until_idle)

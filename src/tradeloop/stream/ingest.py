@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -60,6 +62,7 @@ class Ingestor:
         *,
         pipeline: str,
         gateways: list[GatewayFeed] | None = None,
+        history_newest: Mapping[str, datetime] | None = None,
     ) -> None:
         self.source, self.spec, self.bars, self.store, self.clock = source, spec, bars, store, clock
         self.pipeline = pipeline
@@ -69,6 +72,9 @@ class Ingestor:
         )
         self.stats = IngestStats()
         self.index = SeriesIndex.of(frame_bars(bars.read()), spec.lateness)
+        for symbol, ts in (history_newest or {}).items():  # lateness counts from the history too
+            if ts > self.index.newest.get(symbol, ts - timedelta(1)):
+                self.index.newest[symbol] = ts
         self._steps = 0
 
     def judge_batch(self, deliveries: list[Delivery]) -> tuple[list[Bar], list[Rejected]]:
