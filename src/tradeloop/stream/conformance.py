@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from tradeloop.conformance import collect_failures
 from tradeloop.stream.source import Delivery, StreamSource
@@ -108,7 +109,7 @@ async def _bounded(make: Make, name: str, ack_wait: float) -> None:
         await src.close()
 
 
-CHECKS: dict[str, Callable[[Make, str, float], Awaitable[None]]] = {
+CHECKS: dict[str, Callable[[Make, str, float], Coroutine[Any, Any, None]]] = {
     "roundtrip_and_ack": _roundtrip,
     "unacked_come_again": _redelivery,
     "fetch_is_bounded": _bounded,
@@ -118,7 +119,7 @@ CHECKS: dict[str, Callable[[Make, str, float], Awaitable[None]]] = {
 def check_stream_source(make: Make, ack_wait: float) -> list[str]:
     """Every contract failure of the sources `make` builds; [] if none."""
 
-    def run(check: Callable[[Make, str, float], Awaitable[None]]) -> Callable[[str], None]:
+    def run(check: Callable[[Make, str, float], Coroutine[Any, Any, None]]) -> Callable[[str], None]:
         return lambda case: asyncio.run(check(make, f"conf{uuid.uuid4().hex[:10]}", ack_wait))
 
     return collect_failures(
