@@ -119,7 +119,9 @@ CHECKS: dict[str, Callable[[Make, str, float], Coroutine[Any, Any, None]]] = {
 def check_stream_source(make: Make, ack_wait: float) -> list[str]:
     """Every contract failure of the sources `make` builds; [] if none."""
 
-    def run(check: Callable[[Make, str, float], Coroutine[Any, Any, None]]) -> Callable[[str], None]:
+    def run(
+        check: Callable[[Make, str, float], Coroutine[Any, Any, None]],
+    ) -> Callable[[str], None]:
         return lambda case: asyncio.run(check(make, f"conf{uuid.uuid4().hex[:10]}", ack_wait))
 
     return collect_failures(
