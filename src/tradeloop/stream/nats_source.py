@@ -28,7 +28,7 @@ class NatsSource:
             self._nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
         except Exception as exc:  # nats-py raises several unrelated types for "no server"
             raise RuntimeFailure(f"cannot connect to NATS at {url}: {exc}") from exc
-        self._js = self._nc.jetstream()
+        self._js = self._nc.jetstream(timeout=30)  # API calls wait on a loaded server
         try:
             await self._js.stream_info(self.spec.stream)
         except NotFoundError:
@@ -46,11 +46,13 @@ class NatsSource:
         )
 
     async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
+        import asyncio
+
         import nats.errors
 
         try:
             msgs = await self._sub.fetch(batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
             return []
         return [Delivery(m.data, m) for m in msgs]
 
@@ -67,5 +69,8 @@ class NatsSource:
 
     async def close(self) -> None:
         if self._nc is not None:
-            await self._nc.drain()
-            self._nc = None
+            try:
+                await self._nc.flush(timeout=10)
+            finally:
+                await self._nc.close()
+                self._nc = None
