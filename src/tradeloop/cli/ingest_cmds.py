@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,53 +23,9 @@ ingest_app = typer.Typer(
 
 
 def _stream(project: Project) -> StreamSpec:
-    s = project.spec.data.stream
-    if s is None:
-        raise BadInput(
-            f"{project.spec_path}: data.stream is not set; add a stream section to ingest "
-            "(see docs/streaming.md)"
-        )
-    return s
+    from tradeloop.stream.service import stream_spec
 
-
-async def _consume(
-    project: Project, gateways: list[str], token: str | None, until_idle: bool
-) -> dict[str, Any]:
-    import httpx
-    import polars as pl
-
-    from tradeloop.data.barstore import BarStore
-    from tradeloop.data.source import raw_bars
-    from tradeloop.stream.feed import GatewayFeed
-    from tradeloop.stream.ingest import Ingestor
-    from tradeloop.stream.source import stream_source
-
-    spec = _stream(project)
-    history = raw_bars(project.spec.data, project.root)
-    newest = dict(history.group_by("symbol").agg(pl.col("timestamp").max()).iter_rows())
-    source = stream_source(spec, ack_wait=spec.ack_wait)
-    await source.open()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with httpx.AsyncClient(timeout=10) as client:
-        ingestor = Ingestor(
-            source,
-            spec,
-            BarStore(project.live_bars_dir),
-            project.store,
-            project.clock,
-            pipeline=project.spec.name,
-            gateways=[GatewayFeed(u, token, client) for u in gateways],
-            history_newest=newest,
-        )
-        try:
-            stats = await ingestor.run(stop, until_idle=until_idle)
-        finally:
-            await asyncio.to_thread(ingestor.bars.compact)
-            await source.close()
-    return stats.to_dict()
+    return stream_spec(project)
 
 
 async def _replay(project: Project, path: Path, speed: float) -> int:
@@ -156,9 +111,10 @@ def ingest(
         n = asyncio.run(_replay(project, replay, speed))
         doc: dict[str, Any] = {"published": n}
     else:
-        doc = asyncio.run(
-            _consume(project, gateway or [], token or os.environ.get("TRADELOOP_TOKEN"), until_idle)
-        )
+        from tradeloop.stream.service import consume
+
+        tok = token or os.environ.get("TRADELOOP_TOKEN")
+        doc = asyncio.run(consume(project, gateway or [], tok, until_idle=until_idle))
     if json_:
         emit_json(doc)
     else:

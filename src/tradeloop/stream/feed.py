@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -21,6 +21,15 @@ from tradeloop.data.bar_rules import Bar
 log = logging.getLogger(__name__)
 
 MAX_BACKLOG = 100_000
+
+
+class BarSink(Protocol):
+    """Where accepted bars go after the store: a gateway (or, in bench/ingest.py, features
+    updated in-process)."""
+
+    async def feed(self, bars: list[Bar]) -> bool: ...
+
+    async def signal(self, symbol: str) -> dict[str, Any] | None: ...
 
 
 class GatewayFeed:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +26,7 @@ from tradeloop.spec import StreamSpec
 from tradeloop.store import Store
 from tradeloop.stream import deadletters
 from tradeloop.stream.checks import SeriesIndex, judge
-from tradeloop.stream.feed import GatewayFeed, SignalPublisher
+from tradeloop.stream.feed import BarSink, SignalPublisher
 from tradeloop.stream.messages import Rejected, decode
 from tradeloop.stream.source import Delivery, StreamSource
 
@@ -61,12 +61,12 @@ class Ingestor:
         clock: Clock,
         *,
         pipeline: str,
-        gateways: list[GatewayFeed] | None = None,
+        gateways: Sequence[BarSink] | None = None,
         history_newest: Mapping[str, datetime] | None = None,
     ) -> None:
         self.source, self.spec, self.bars, self.store, self.clock = source, spec, bars, store, clock
         self.pipeline = pipeline
-        self.gateways = gateways or []
+        self.gateways = list(gateways or [])
         self.signals = (
             SignalPublisher(spec.signals_subject, pipeline) if spec.signals_subject else None
         )

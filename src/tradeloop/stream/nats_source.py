@@ -46,13 +46,12 @@ class NatsSource:
         )
 
     async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
-        import asyncio
 
         import nats.errors
 
         try:
             msgs = await self._sub.fetch(batch, timeout=timeout)
-        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.TimeoutError):
             return []
         return [Delivery(m.data, m) for m in msgs]
 
