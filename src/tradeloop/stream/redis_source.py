@@ -13,7 +13,7 @@ from typing import Any
 
 from tradeloop.errors import RuntimeFailure
 from tradeloop.spec import StreamSpec
-from tradeloop.stream.source import Delivery, expand_url
+from tradeloop.stream.delivery import Delivery, expand_url
 
 
 class RedisSource:

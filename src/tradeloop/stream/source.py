@@ -12,15 +12,15 @@ every source passes (the NATS JetStream and Redis Streams sources, and any plug-
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from tradeloop.errors import BadInput
 from tradeloop.spec import StreamSpec
+from tradeloop.stream.delivery import Delivery, expand_url
+from tradeloop.stream.nats_source import NatsSource
+from tradeloop.stream.redis_source import RedisSource
 
 __all__ = [
     "Delivery",
@@ -30,14 +30,6 @@ __all__ = [
     "stream_source",
     "stream_source_names",
 ]
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One message as fetched: its payload and the broker's handle to ack it."""
-
-    data: bytes
-    handle: Any
 
 
 @runtime_checkable
@@ -65,23 +57,8 @@ class StreamSource(Protocol):
     async def close(self) -> None: ...
 
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def expand_url(url: str) -> str:
-    """`${VAR}` references in the URL filled from the environment (credentials stay out of git)."""
-
-    def sub(m: re.Match[str]) -> str:
-        value = os.environ.get(m.group(1))
-        if value is None:
-            raise BadInput(f"data.stream.url refers to ${{{m.group(1)}}}, which is not set")
-        return value
-
-    return _ENV.sub(sub, url)
-
-
 Factory = Callable[[StreamSpec, timedelta], StreamSource]
-_REGISTRY: dict[str, Factory] = {}
+_REGISTRY: dict[str, Factory] = {"nats": NatsSource, "redis": RedisSource}
 
 
 def register_stream_source(name: str, factory: Factory) -> None:
@@ -89,13 +66,11 @@ def register_stream_source(name: str, factory: Factory) -> None:
 
 
 def stream_source_names() -> list[str]:
-    _builtins()
     return sorted(_REGISTRY)
 
 
 def stream_source(spec: StreamSpec, ack_wait: timedelta = timedelta(seconds=30)) -> StreamSource:
     """The source for `spec.broker`; `ack_wait` is how soon an unacked message comes again."""
-    _builtins()
     try:
         factory = _REGISTRY[spec.broker]
     except KeyError:
@@ -103,12 +78,3 @@ def stream_source(spec: StreamSpec, ack_wait: timedelta = timedelta(seconds=30))
             f"data.stream.broker {spec.broker!r} is not one of {stream_source_names()}"
         ) from None
     return factory(spec, ack_wait)
-
-
-def _builtins() -> None:
-    if "nats" not in _REGISTRY:
-        from tradeloop.stream.nats_source import NatsSource
-        from tradeloop.stream.redis_source import RedisSource
-
-        register_stream_source("nats", NatsSource)
-        register_stream_source("redis", RedisSource)
