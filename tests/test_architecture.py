@@ -30,7 +30,7 @@ EXEMPT_FROM_SIZE = ("tradeloop.store.migrations",)  # generated migrations
 LAYERS: dict[str, int] = {
     **dict.fromkeys(("cli", "control", "demo"), 3),
     **dict.fromkeys(("serving", "monitoring", "registry", "training", "evaluation"), 2),
-    **dict.fromkeys(("gitops", "security", "templates"), 2),
+    **dict.fromkeys(("gitops", "security", "templates", "stream"), 2),
     **dict.fromkeys(("spec", "clock", "errors", "store", "data", "features"), 1),
     **dict.fromkeys(("project", "faults", "background", "conformance"), 1),
 }

@@ -50,6 +50,11 @@ class Project:
         return self.state_dir / "snapshots"
 
     @property
+    def live_bars_dir(self) -> Path:
+        """Bars persisted from `data.stream` by `tradeloop ingest` (`stream.barstore`)."""
+        return self.state_dir / "bars"
+
+    @property
     def predictions_dir(self) -> Path:
         return self.state_dir / "predictions"
 

@@ -7,6 +7,7 @@ import typer
 from tradeloop.cli import demo_cmds, project_cmds, run_cmds, train_cmds
 from tradeloop.cli.audit_cmds import audit_app
 from tradeloop.cli.data_cmds import data_app
+from tradeloop.cli.ingest_cmds import ingest_app
 from tradeloop.cli.ops_cmds import tokens_app
 from tradeloop.cli.train_cmds import models_app
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 project_cmds.register(app)
 app.add_typer(data_app, name="data")
+app.add_typer(ingest_app, name="ingest")
 app.add_typer(audit_app, name="audit")
 train_cmds.register(app)
 app.add_typer(models_app, name="models")

@@ -18,7 +18,9 @@ def check(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
 
     project = load_project(spec)
     d = project.spec.data
-    _, report = validate_bars(raw_bars(d, project.root), d.frequency, d.calendar, d.validation)
+    _, report = validate_bars(
+        raw_bars(d, project.root, project.live_bars_dir), d.frequency, d.calendar, d.validation
+    )
     if json_:
         emit_json(report.to_dict())
     else:
@@ -37,7 +39,7 @@ def snapshot(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     from tradeloop.data.source import checked_bars
 
     project = load_project(spec)
-    bars, report = checked_bars(project.spec.data, project.root)
+    bars, report = checked_bars(project.spec.data, project.root, project.live_bars_dir)
     snap = write_snapshot(
         bars,
         project.snapshots_dir,

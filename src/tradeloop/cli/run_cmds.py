@@ -91,10 +91,17 @@ def register(app: typer.Typer) -> None:
             target=manager.run_forever, args=(stop,), name="controllers", daemon=True
         )
         thread.start()
-        err.print(
-            f"tradeloop up: {project.spec.name} on http://{host}:{port}, controllers "
-            f"{', '.join(CONTROLLERS)}"
-        )
+        roles = ", ".join(CONTROLLERS)
+        if project.spec.data.stream is not None:
+            import os
+
+            from tradeloop.stream.service import start_in_thread
+
+            start_in_thread(
+                project, f"http://{host}:{port}", os.environ.get("TRADELOOP_TOKEN"), stop
+            )
+            roles += ", ingest"
+        err.print(f"tradeloop up: {project.spec.name} on http://{host}:{port}, controllers {roles}")
         try:
             run(_app(project, world), host=host, port=port)
         finally:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from tradeloop.clock import Clock
+from tradeloop.data.barstore import BarStore
 from tradeloop.data.source import checked_bars
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import Registry
@@ -30,6 +31,7 @@ class World:
     project: Project
     registry: Registry
     _bars: pl.DataFrame | None = field(default=None, repr=False)
+    _bars_stamp: tuple[int, int] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, project: Project) -> World:
@@ -77,6 +79,11 @@ class World:
 
     def bars(self, as_of: datetime | None = None) -> pl.DataFrame:
         """Validated bars that exist at `as_of` (the clock's now by default): never the future."""
-        if self._bars is None:
-            self._bars, _ = checked_bars(self.project.spec.data, self.project.root)
+        live = self.project.live_bars_dir if self.project.spec.data.stream else None
+        stamp = BarStore(live).stamp() if live is not None else None
+        if self._bars is None or stamp != self._bars_stamp:  # the stream persisted new bars
+            self._bars_stamp = stamp
+            self._bars, _ = checked_bars(
+                self.project.spec.data, self.project.root, self.project.live_bars_dir
+            )
         return bars_as_of(self._bars, as_of or self.clock.now())

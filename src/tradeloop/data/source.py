@@ -97,15 +97,31 @@ def data_source(name: str) -> DataSource:
     return factory()
 
 
-def raw_bars(data: DataSpec, base: Path) -> pl.DataFrame:
-    """The bars of `data.source`, before validation (in the source's order)."""
-    return data_source(data.source).bars(data, base)
+def raw_bars(data: DataSpec, base: Path, live: Path | None = None) -> pl.DataFrame:
+    """The bars of `data.source`, before validation (in the source's order), followed by the
+    bars `tradeloop ingest` persisted under `live` when the spec has a `data.stream`. A live
+    bar at a (symbol, timestamp) the history already holds is dropped: the history stands."""
+    history = data_source(data.source).bars(data, base)
+    if live is None or data.stream is None:
+        return history
+    from tradeloop.data.barstore import BarStore
+
+    streamed = BarStore(live).read()
+    if streamed.height == 0:
+        return history
+    streamed = streamed.join(
+        history.select("symbol", "timestamp"), on=["symbol", "timestamp"], how="anti"
+    )
+    return pl.concat([history.select(streamed.columns), streamed], how="vertical")
 
 
-def checked_bars(data: DataSpec, base: Path) -> tuple[pl.DataFrame, ValidationReport]:
-    """Bars that passed validation, sorted; DataError (with the report) when any check fails."""
+def checked_bars(
+    data: DataSpec, base: Path, live: Path | None = None
+) -> tuple[pl.DataFrame, ValidationReport]:
+    """Bars that passed validation, sorted; DataError (with the report) when any check fails.
+    `live`: the project's persisted stream bars (`Project.live_bars_dir`), joined in."""
     bars, report = validate_bars(
-        raw_bars(data, base), data.frequency, data.calendar, data.validation
+        raw_bars(data, base, live), data.frequency, data.calendar, data.validation
     )
     if not report.ok:
         first = report.errors[0]

@@ -15,6 +15,7 @@ from tradeloop.spec.data import (
     DataSpec,
     Regime,
     SimulatorSpec,
+    StreamSpec,
     ValidationRules,
 )
 from tradeloop.spec.deployment import (
@@ -110,6 +111,7 @@ __all__ = [
     "Spec",
     "SpecModel",
     "SplitSpec",
+    "StreamSpec",
     "TrainingSpec",
     "TuningSpec",
     "ValidationRules",

@@ -175,6 +175,50 @@ class ValidationRules(SpecModel):
     )
 
 
+class StreamSpec(SpecModel):
+    """The live stream (`data.stream`): bars arriving through a broker, persisted by
+    `tradeloop ingest` beside the history (see docs/streaming.md for the message schema)."""
+
+    broker: Literal["nats", "redis"] = Field("nats", description="NATS JetStream or Redis Streams")
+    url: str = Field(
+        "nats://127.0.0.1:4222",
+        description="broker URL (nats://host:4222 or redis://host:6379/0); credentials by "
+        "reference: ${ENV_VAR} is expanded when ingest starts",
+    )
+    subject: str = Field(
+        "bars.>", description="NATS subject filter, or the Redis stream key", min_length=1
+    )
+    stream: str = Field(
+        "BARS",
+        description="JetStream stream name (created if absent); unused on Redis",
+        pattern=r"^[A-Za-z0-9_-]+$",
+    )
+    consumer: str = Field(
+        "tradeloop-ingest",
+        description="durable consumer (JetStream) or consumer group (Redis) name",
+        pattern=r"^[A-Za-z0-9_-]+$",
+    )
+    format: Literal["json"] = Field("json", description="message format: JSON bars")
+    lateness: Duration = Field(
+        timedelta(hours=6),
+        description="bars older than the symbol's newest persisted bar by more than this are "
+        "dead-lettered; within it they are accepted out of order",
+    )
+    future_tolerance: Duration = Field(
+        timedelta(minutes=5), description="bars stamped further than this ahead of now are refused"
+    )
+    ack_wait: Duration = Field(
+        timedelta(seconds=30),
+        description="a message fetched and not acked (the consumer died) comes again after this",
+    )
+    batch: int = Field(500, ge=1, le=100_000, description="messages fetched per pull")
+    signals_subject: str | None = Field(
+        "signals",
+        description="prefix of the subject each new signal is published on "
+        "(<prefix>.<pipeline>.<symbol>); null turns publishing off",
+    )
+
+
 class DataSpec(SpecModel):
     source: Literal["simulator", "csv", "parquet"] = "simulator"
     frequency: Duration = timedelta(hours=1)
@@ -187,6 +231,9 @@ class DataSpec(SpecModel):
     path: str | None = Field(None, description="file or glob, relative to the spec")
     columns: ColumnMapping | None = None
     validation: ValidationRules = Field(default_factory=ValidationRules)
+    stream: StreamSpec | None = Field(
+        None, description="a live stream persisted beside the history (tradeloop ingest)"
+    )
 
     @model_validator(mode="after")
     def _files_need_path(self) -> DataSpec:

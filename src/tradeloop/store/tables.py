@@ -153,3 +153,14 @@ training_triggers = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("model_name", "trigger_key", name="uq_training_triggers"),
 )
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("consumer", String(200), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+)

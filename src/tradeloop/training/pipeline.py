@@ -118,7 +118,7 @@ def _train(
     spec, store = project.spec, project.store
 
     step("data")
-    bars, report = checked_bars(spec.data, project.root)
+    bars, report = checked_bars(spec.data, project.root, project.live_bars_dir)
     bars = bars_as_of(bars, as_of)
     snap = write_snapshot(
         bars, project.snapshots_dir, {"validation": report.to_dict(), "source": spec.data.source}

@@ -26,7 +26,7 @@ def backtest_version(project: Project, version: str | None) -> dict[str, Any]:
             raise NotFound(f"no registered version of {spec.name!r}; run `tradeloop train`")
         version = champ.version if champ else versions[-1].version
     onnx_bytes, v = reg.fetch_onnx(spec.name, version)
-    bars, _ = checked_bars(spec.data, project.root)
+    bars, _ = checked_bars(spec.data, project.root, project.live_bars_dir)
     frame = training_frame(bars, spec)
     missing = [f for f in v.features if f not in frame.columns]
     if missing:

@@ -1,0 +1,251 @@
+"""Live ingest speed: broker → checked → durably persisted → online features updated.
+
+    .venv/bin/python bench/ingest.py                  # NATS JetStream at 127.0.0.1:4222
+    .venv/bin/python bench/ingest.py --broker redis   # Redis Streams at 127.0.0.1:6379
+    .venv/bin/python bench/ingest.py --bars 200000 --per-message 100
+
+Rows printed side by side:
+- `raw broker`: the broker's own publish-then-consume rate from Python on this machine (pull
+  fetch + ack, no work per message): the ceiling for anything written in Python;
+- `ingest end to end`: `stream.ingest.Ingestor` with its real checks, the fsynced Parquet bar
+  store and the dead-letter table (SQLite), feeding each accepted bar to online features
+  (`features.OnlineFeatures`, the gateway's code) in process;
+- `bar-to-signal latency` at a paced 1,000 bars/s, one bar per message: from publish to a
+  subscriber receiving the published signal. The signal here is the online feature row (no
+  model scoring: the gateway's single-row scoring p99 is bench/serving.py's figure).
+Targets (issue 14): ≥ 50,000 bars/s sustained; p99 ≤ 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tradeloop.clock import SimulatedClock
+from tradeloop.data.bar_rules import Bar
+from tradeloop.data.barstore import BarStore
+from tradeloop.features import OnlineFeatures
+from tradeloop.spec import StreamSpec, default_features
+from tradeloop.store import Store
+from tradeloop.stream.ingest import Ingestor
+from tradeloop.stream.messages import encode
+from tradeloop.stream.source import StreamSource, stream_source
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+class OnlineSink:
+    """The gateway's online-feature update, in process (what `POST /v1/bars` runs)."""
+
+    def __init__(self) -> None:
+        self.online = OnlineFeatures(default_features())
+        self.rows: dict[str, Any] = {}
+
+    async def feed(self, bars: list[Bar]) -> bool:
+        groups: dict[datetime, dict[str, dict[str, float]]] = defaultdict(dict)
+        for b in bars:
+            groups[b.timestamp][b.symbol] = {
+                "open": b.open,
+                "high": b.high,
+                "low": b.low,
+                "close": b.close,
+                "volume": b.volume,
+            }
+        for ts in sorted(groups):
+            self.rows.update(self.online.update_bars(ts, groups[ts]))
+        return True
+
+    async def signal(self, symbol: str) -> dict[str, Any] | None:
+        row = self.rows.get(symbol)
+        return None if row is None else {"symbol": symbol, "features": row}
+
+
+def _spec(broker: str, name: str, batch: int) -> StreamSpec:
+    if broker == "nats":
+        return StreamSpec(
+            subject=f"{name}.>",
+            stream=name,
+            consumer=name,
+            batch=batch,
+            lateness=timedelta(days=3650),
+            signals_subject=f"sig{name}",
+        )
+    return StreamSpec(
+        broker="redis",
+        url="redis://127.0.0.1:6379/0",
+        subject=name,
+        stream=name,
+        consumer=name,
+        batch=batch,
+        lateness=timedelta(days=3650),
+        signals_subject=f"sig{name}",
+    )
+
+
+def _bars(n: int, symbols: int) -> list[Bar]:
+    out = []
+    for i in range(n // symbols):
+        ts = T0 + timedelta(minutes=i)
+        for s in range(symbols):
+            c = 100.0 + (i % 13) * 0.1
+            out.append(Bar(f"S{s:03d}", ts, c, c + 0.5, c - 0.5, c, 1000.0))
+    return out
+
+
+async def _load(src: StreamSource, subject: str, payloads: list[bytes]) -> float:
+    t = time.perf_counter()
+    for p in payloads:
+        await src.publish(subject, p)
+    return time.perf_counter() - t
+
+
+async def raw_rate(broker: str, messages: int) -> tuple[float, float]:
+    name = f"b{uuid.uuid4().hex[:8]}"
+    src = stream_source(_spec(broker, name, 500))
+    await src.open()
+    payloads = [b'{"x": %d}' % i for i in range(messages)]
+    pub = await _load(src, f"{name}.x", payloads)
+    t, got = time.perf_counter(), 0
+    while got < messages:
+        batch = await src.fetch(500, 1.0)
+        await src.ack(batch)
+        got += len(batch)
+    cons = time.perf_counter() - t
+    await src.close()
+    return messages / pub, messages / cons
+
+
+async def end_to_end(
+    broker: str, bars: int, per_message: int, symbols: int, root: Path
+) -> tuple[float, int]:
+    name = f"b{uuid.uuid4().hex[:8]}"
+    spec = _spec(broker, name, 200)
+    src = stream_source(spec)
+    await src.open()
+    data = _bars(bars, symbols)
+    payloads = [encode(data[i : i + per_message]) for i in range(0, len(data), per_message)]
+    await _load(src, f"{name}.x", payloads)
+    store = Store.open(
+        f"sqlite:///{root / 'bench.db'}", SimulatedClock(datetime(2030, 1, 1, tzinfo=UTC))
+    )
+    ing = Ingestor(
+        src,
+        spec,
+        BarStore(root / name),
+        store,
+        store.clock,
+        pipeline="bench",
+        gateways=[OnlineSink()],
+    )
+    ing.signals = None  # throughput row: no signal publishing
+    t = time.perf_counter()
+    while ing.stats.accepted < len(data):
+        if await ing.step(timeout=1.0) == 0:
+            break
+    dt = time.perf_counter() - t
+    await src.close()
+    return ing.stats.accepted / dt, ing.stats.accepted
+
+
+async def latency(broker: str, rate: int, seconds: float, root: Path) -> list[float]:
+    if broker != "nats":
+        return []
+    import nats
+
+    name = f"b{uuid.uuid4().hex[:8]}"
+    spec = _spec(broker, name, 50)
+    src = stream_source(spec)
+    await src.open()
+    store = Store.open(
+        f"sqlite:///{root / 'lat.db'}", SimulatedClock(datetime(2030, 1, 1, tzinfo=UTC))
+    )
+    ing = Ingestor(
+        src,
+        spec,
+        BarStore(root / name),
+        store,
+        store.clock,
+        pipeline="bench",
+        gateways=[OnlineSink()],
+    )
+    sent: dict[str, float] = {}
+    lat: list[float] = []
+    nc = await nats.connect("nats://127.0.0.1:4222")
+
+    async def on(msg: Any) -> None:
+        doc = orjson.loads(msg.data)
+        key = doc["symbol"]
+        if key in sent:
+            lat.append(time.perf_counter() - sent.pop(key))
+
+    await nc.subscribe(f"sig{name}.bench.>", cb=on)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(ing.run(stop, poll=0.05))
+    n = int(rate * seconds)
+    t0 = time.perf_counter()
+    for i in range(n):
+        symbol = f"L{i % 1000:04d}"
+        c = 100.0 + (i % 7)
+        b = Bar(symbol, T0 + timedelta(minutes=i // 1000), c, c + 1, c - 1, c, 1.0)
+        sent[symbol] = time.perf_counter()
+        await src.publish(f"{name}.x", encode([b]))
+        delay = t0 + (i + 1) / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    await asyncio.sleep(1.0)
+    stop.set()
+    await runner
+    await nc.close()
+    await src.close()
+    return lat
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return statistics.quantiles(xs, n=100)[int(q) - 1] if len(xs) > 2 else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--broker", choices=("nats", "redis"), default="nats")
+    ap.add_argument("--bars", type=int, default=200_000)
+    ap.add_argument("--per-message", type=int, default=100)
+    ap.add_argument("--symbols", type=int, default=100)
+    ap.add_argument("--raw-messages", type=int, default=20_000)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        pub, cons = asyncio.run(raw_rate(a.broker, a.raw_messages))
+        stored, _ = asyncio.run(
+            end_to_end(a.broker, a.bars, a.per_message, a.symbols, root, features=False)
+        )
+        e2e, n = asyncio.run(end_to_end(a.broker, a.bars, a.per_message, a.symbols, root))
+        lat = asyncio.run(latency(a.broker, a.rate, a.seconds, root))
+    print(f"broker: {a.broker}; {a.bars:,} bars, {a.per_message} per message, {a.symbols} symbols")
+    print(f"{'row':<34}{'figure':>18}")
+    print(f"{'raw broker publish (msg/s)':<34}{pub:>18,.0f}")
+    print(f"{'raw broker consume+ack (msg/s)':<34}{cons:>18,.0f}")
+    print(f"{'raw consume in bars/s at this size':<34}{cons * a.per_message:>18,.0f}")
+    print(f"{'ingest to the store only (bars/s)':<34}{stored:>18,.0f}")
+    print(f"{'ingest end to end (bars/s)':<34}{e2e:>18,.0f}   ({n:,} persisted; target >= 50,000)")
+    if lat:
+        ms = [x * 1000 for x in lat]
+        print(
+            f"{f'bar-to-signal @ {a.rate} bars/s (ms)':<34}"
+            f"{f'p50 {_pct(ms, 50):.2f}  p99 {_pct(ms, 99):.2f}':>18}   ({len(ms):,} signals; target p99 <= 10)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from tests.cli.conftest import project, run
+
+__all__ = ["project", "run"]
