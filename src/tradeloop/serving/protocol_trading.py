@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import re
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tradeloop.data import bar_rules
 from tradeloop.errors import BadInput
 from tradeloop.features import OnlineFeatures
 from tradeloop.serving.context import Ctx
@@ -53,9 +52,7 @@ from tradeloop.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
 
-SYMBOL = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9._:=^-]{0,63}$")
-BAR_FIELDS = ("symbol", "timestamp", "open", "high", "low", "close", "volume")
-PRICES = ("open", "high", "low", "close")
+SYMBOL = bar_rules.SYMBOL
 
 
 def _bad(message: str) -> ApiError:
@@ -63,37 +60,13 @@ def _bad(message: str) -> ApiError:
 
 
 def parse_bar(bar: Any, i: int) -> tuple[str, datetime, dict[str, float]]:
-    what = f"bars[{i}]"
-    if not isinstance(bar, dict):
-        raise _bad(f"{what} must be an object with {', '.join(BAR_FIELDS)}")
-    missing = [k for k in BAR_FIELDS if k not in bar]
-    extra = sorted(k for k in bar if k not in BAR_FIELDS)
-    if missing or extra:
-        raise _bad(f"{what}: missing fields {missing}, unknown fields {extra}")
-    symbol, stamp = bar["symbol"], bar["timestamp"]
-    if not isinstance(symbol, str) or not SYMBOL.match(symbol):
-        raise _bad(f"{what}.symbol must be 1-64 letters, digits or ._:=^- (got {symbol!r})")
-    if not isinstance(stamp, str):
-        raise _bad(f"{what}.timestamp must be an ISO 8601 string")
+    """One bar of a request, by the same rules live bars from a broker meet (`data.bar_rules`)."""
     try:
-        ts = datetime.fromisoformat(stamp)
-    except ValueError:
-        raise _bad(f"{what}.timestamp is not ISO 8601: {stamp!r}") from None
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-    values: dict[str, float] = {}
-    for k in (*PRICES, "volume"):
-        v = bar[k]
-        if type(v) is not float and type(v) is not int:
-            raise _bad(f"{what}.{k} must be a number")
-        v = float(v)
-        if not math.isfinite(v) or v < 0 or (v == 0 and k != "volume"):
-            raise _bad(
-                f"{what}.{k} must be finite and {'>= 0' if k == 'volume' else '> 0'}, got {v}"
-            )
-        values[k] = v
-    if values["low"] > values["high"]:
-        raise _bad(f"{what}: low {values['low']} is above high {values['high']}")
-    return symbol, ts, values
+        b = bar_rules.parse_bar(bar, f"bars[{i}]")
+    except bar_rules.BarError as exc:
+        raise _bad(str(exc)) from None
+    values = {"open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume}
+    return b.symbol, b.timestamp, values
 
 
 class TradingState:
