@@ -10,57 +10,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from tradeloop.control.status import controller_status
+from tradeloop.clock import utc
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION
-from tradeloop.store import Store
-from tradeloop.store import deployments as dep
-from tradeloop.store.gateway_reports import latest_serving
-from tradeloop.store.tables import rollouts, training_triggers
+from tradeloop.store import reads
+from tradeloop.store.dbapi import ReadOnlyDB
 
 
-def _latest_rollout(store: Store, name: str) -> dict[str, Any] | None:
-    with store.engine.connect() as c:
-        r = c.execute(
-            select(rollouts)
-            .where(rollouts.c.model_name == name)
-            .order_by(rollouts.c.updated_at.desc(), rollouts.c.id.desc())
-        ).first()
-    if r is None:
-        return None
-    extra = r.analysis or {}
-    return {
-        "version": r.version,
-        "strategy": r.strategy,
-        "phase": r.phase,
-        "step": r.step,
-        "status": r.status,
-        "reason": r.reason,
-        "phase_started_at": str(r.phase_started_at),
-        "last_analysis": extra.get("verdict"),
-        "failures": extra.get("failures", 0),
-        "extensions": extra.get("extensions", 0),
-    }
-
-
-def _last_trigger(store: Store, name: str) -> dict[str, Any] | None:
-    with store.engine.connect() as c:
-        r = c.execute(
-            select(training_triggers)
-            .where(training_triggers.c.model_name == name)
-            .order_by(training_triggers.c.id.desc())
-        ).first()
-    if r is None:
-        return None
-    return {
-        "trigger": r.trigger_key,
-        "reason": r.reason,
-        "status": r.status,
-        "version": r.version,
-        "run_id": r.run_id,
-    }
+def _reader(project: Project) -> ReadOnlyDB:
+    """The store through the DB-API; opening the `Store` (SQLAlchemy, migrations) only when the
+    database is missing or behind, which is once per project and version."""
+    db = reads.current_or_none(project.db_url)
+    return db if db is not None else reads.of_store(project.store)
 
 
 def status_report(project: Project) -> dict[str, Any]:
@@ -68,20 +29,22 @@ def status_report(project: Project) -> dict[str, Any]:
     from tradeloop.gitops.promotion import proposals
     from tradeloop.gitops.repo import GitRepo
     from tradeloop.registry.alias_reader import alias_versions
-    from tradeloop.store.alerts import open_alerts
 
     git = project.spec.deployment.git
     desired = read_desired(project.root, git.branch, git.pin_file, repo=GitRepo(project.root))
     name = desired.spec.name
-    store = project.store
     aliases = alias_versions(project.mlflow_uri, name, (CHAMPION, CHALLENGER))
     champ, chal = aliases[CHAMPION], aliases[CHALLENGER]
-    serving = [d.to_dict() for d in dep.current(store, name)]
+    with _reader(project) as db:
+        serving = reads.deployments(db, name)
+        rollout = reads.latest_rollout(db, name)
+        now = utc(project.clock.now())
+        controllers = {c["controller"]: c for c in reads.controller_status(db, now)}
+        gateways = reads.gateway_reports(db, name)
+        trigger = reads.last_trigger(db, name)
+        alerts = reads.open_alerts(db, {"model": name})
     pinned = desired.pin.version if desired.pin else None
     live_champ = next((s["version"] for s in serving if s["variant"] == "champion"), None)
-    rollout = _latest_rollout(store, name)
-    controllers = {c["controller"]: c for c in controller_status(store)}
-    gateways = latest_serving(store, name)
     answering = all(
         v["serving_version"] == v["deployed_version"] for g in gateways for v in g["variants"]
     )
@@ -116,7 +79,7 @@ def status_report(project: Project) -> dict[str, Any]:
             {
                 **controllers.get("trainer", {"controller": "trainer"}),
                 "desired": "a model exists, fresh and undrifted",
-                "last_trigger": _last_trigger(store, name),
+                "last_trigger": trigger,
             },
             {
                 **controllers.get("deployer", {"controller": "deployer"}),
@@ -125,7 +88,7 @@ def status_report(project: Project) -> dict[str, Any]:
             },
             {**controllers.get("monitor", {"controller": "monitor"})},
         ],
-        "alerts": [a.to_dict() for a in open_alerts(store, labels={"model": name})],
+        "alerts": alerts,
     }
 
 
@@ -165,7 +128,8 @@ def monitor_document(project: Project) -> dict[str, Any]:
             as_of=now,
             config=PerformanceConfig.from_spec(spec),
         )
-    rollout = _latest_rollout(world.store, name)
+    with reads.of_store(world.store) as db:
+        rollout = reads.latest_rollout(db, name)
     return monitor_report(
         model=name,
         as_of=now,

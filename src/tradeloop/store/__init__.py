@@ -1,38 +1,27 @@
-"""The operational store: one SQL database (SQLite by default, PostgreSQL at scale)."""
+"""The operational store: one SQL database (SQLite by default, PostgreSQL at scale).
+
+The names are imported on first use: `tradeloop.store.reads` and `tradeloop.store.dbapi`
+serve the short commands without SQLAlchemy, and importing them runs this file first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import Connection, Engine
-
-from tradeloop.clock import Clock
-from tradeloop.store.audit import AuditEntry, AuditLog, Verification
-from tradeloop.store.engine import make_engine, migrate
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["AuditEntry", "AuditLog", "Store", "Verification"]
 
+if TYPE_CHECKING:
+    from tradeloop.store.audit import AuditEntry, AuditLog, Verification
+    from tradeloop.store.core import Store
 
-class Store:
-    """The database plus the audit log, migrated to the newest schema on open."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
-        self.engine = engine
-        self.clock = clock
-        self.audit = AuditLog(engine, clock)
+def __getattr__(name: str) -> Any:
+    if name == "Store":
+        from tradeloop.store.core import Store
 
-    @classmethod
-    def open(cls, url: str, clock: Clock, *, run_migrations: bool = True) -> Store:
-        engine = make_engine(url)
-        if run_migrations:
-            migrate(engine)
-        return cls(engine, clock)
+        return Store
+    if name in ("AuditEntry", "AuditLog", "Verification"):
+        from tradeloop.store import audit
 
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
-    def close(self) -> None:
-        self.engine.dispose()
+        return getattr(audit, name)
+    raise AttributeError(f"module 'tradeloop.store' has no attribute {name!r}")

@@ -14,15 +14,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from tradeloop.errors import BadInput, RuntimeFailure
+from tradeloop.store.revision import SCHEMA_HEAD, VERSION_TABLE
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
-# Our own version table: Optuna's RDB storage (sharing this database) uses `alembic_version`.
-VERSION_TABLE = "tradeloop_alembic_version"
-# The newest revision in migrations/versions; tests/store checks it against Alembic's head.
-SCHEMA_HEAD = "0002"
 
 
 def normalize_url(url: str) -> str:

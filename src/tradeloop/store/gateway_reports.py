@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from tradeloop.store import Store
+from tradeloop.store import Store, reads
 from tradeloop.store.tables import events
 
 CONTROLLER = "gateway"
@@ -37,18 +35,5 @@ def record_serving(store: Store, gateway: str, report: dict[str, Any]) -> None:
 
 def latest_serving(store: Store, model_name: str, *, scan: int = 500) -> list[dict[str, Any]]:
     """The newest report of each gateway serving `model_name`, newest first."""
-    with store.engine.connect() as c:
-        rows = c.execute(
-            select(events.c.ts, events.c.payload)
-            .where(events.c.controller == CONTROLLER, events.c.action == ACTION)
-            .order_by(events.c.id.desc())
-            .limit(scan)
-        ).all()
-    seen: dict[str, dict[str, Any]] = {}
-    for ts, payload in rows:
-        if not isinstance(payload, dict) or payload.get("model") != model_name:
-            continue
-        gw = str(payload.get("gateway", ""))
-        if gw not in seen:
-            seen[gw] = {**payload, "reported_at": str(ts)}
-    return list(seen.values())
+    with reads.of_store(store) as db:
+        return reads.gateway_reports(db, model_name, scan=scan)
