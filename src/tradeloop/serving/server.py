@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 
 from tradeloop.clock import Clock
 from tradeloop.evaluation.positions import PositionRule, Task
-from tradeloop.serving.app import create_app
+from tradeloop.serving.app import Listener, create_app
 from tradeloop.serving.auth import Auth
 from tradeloop.serving.gateway import Gateway
 from tradeloop.serving.metrics import GatewayMetrics
@@ -60,6 +60,8 @@ def build_app(
     shadow_queue: int = 10_000,
     token_cache_ttl: float = 5.0,
     registry: CollectorRegistry | None = None,
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
 ) -> Starlette:
     """The gateway for one registered model.
 
@@ -68,6 +70,9 @@ def build_app(
     `backtest`'s thresholds for a model of `task`, as the backtest's do (BadInput when they do
     not fit the task). `protocols`: name -> factory (default: every registered protocol). Predictions go to
     `<state_dir>/predictions/`. `app.state.gateway` exposes the parts (for tests and the CLI).
+    `grpc_port` (default: the spec's `serving.grpc_port`) also serves the Open Inference
+    Protocol over gRPC on `grpc_host`, started and stopped with the app
+    (`app.state.grpc`, whose `port` is the bound one).
     """
     clock = clock or store.clock
     serving = serving or ServingSpec()
@@ -100,7 +105,15 @@ def build_app(
     )
     factories = PROTOCOLS if protocols is None else protocols
     speaking = [p for f in factories.values() if (p := f(gw, options)) is not None]
-    return create_app(gw, speaking)
+    port = grpc_port if grpc_port is not None else serving.grpc_port
+    listeners: list[Listener] = []
+    if port is not None:
+        from tradeloop.serving.grpc import GrpcServer  # grpc loads only when asked for
+
+        listeners.append(GrpcServer(gw, grpc_host, port))
+    app = create_app(gw, speaking, listeners)
+    app.state.grpc = listeners[0] if listeners else None
+    return app
 
 
 def uvicorn_config(app: Starlette, host: str, port: int, **overrides: object) -> uvicorn.Config:

@@ -48,6 +48,13 @@ class ServingSpec(SpecModel):
     require_token: bool = Field(False, description="prediction endpoints require a bearer token")
     sticky_key: str = Field("symbol", description="'symbol' or the name of a request header")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    grpc_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="also serve the Open Inference Protocol over gRPC on this port "
+        "(0: any free port; unset: no gRPC)",
+    )
 
 
 class DeploymentSpec(SpecModel):
