@@ -50,15 +50,16 @@ async def drive(address: str, body: bytes, streams: int, duration: float) -> dic
     import grpc
 
     lat: list[float] = []
-    errors = 0
+    errors = calls = 0
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.unary_unary(INFER)  # bytes in, bytes out: no client-side (de)serializing
         first = await call(body)
 
         async def stream(until: float, keep: bool) -> None:
-            nonlocal errors
+            nonlocal errors, calls
             perf = time.perf_counter
             while (t0 := perf()) < until:
+                calls += 1
                 try:
                     await call(body)
                 except grpc.aio.AioRpcError:
@@ -80,6 +81,7 @@ async def drive(address: str, body: bytes, streams: int, duration: float) -> dic
         "p99": float(np.percentile(ms, 99)),
         "max": float(ms.max()),
         "errors": errors,
+        "calls": calls + 1,
         "first": first.hex(),
     }
 
@@ -174,6 +176,12 @@ def wait_http(url: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{url} not ready after {timeout}s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -236,7 +244,11 @@ def main() -> None:
                 if ready:
                     wait_http(ready)
                 wait_grpc(f"127.0.0.1:{port}")
-                results[name] = run_client(f"127.0.0.1:{port}", body, args.streams, duration)
+                for streams in sorted({1, args.streams}):
+                    cpu0 = cpu_seconds(proc.pid)
+                    r = run_client(f"127.0.0.1:{port}", body, streams, duration)
+                    r["cpu_us"] = (cpu_seconds(proc.pid) - cpu0) / r["calls"] * 1e6
+                    results[f"{name} [{streams}]"] = r
             finally:
                 stop(proc)
         import onnxruntime as ort
@@ -246,20 +258,23 @@ def main() -> None:
         if args.profile:
             profile_gateway(root, cmd, http, body, args.streams, duration)
     print(
-        f"\n{'server':<32}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}  answer"
+        f"\n{'server [streams]':<36}{'req/s':>8}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}"
+        f"{'max ms':>8}{'errors':>7}{'CPU us/req':>11}  answer"
     )
     for name, r in results.items():
         same = "= onnxruntime" if np.array_equal(decode(r["first"]), expected) else "DIFFERS"
         print(
-            f"{name:<32}{r['rps']:>9.0f}{r['p50']:>9.3f}{r['p90']:>9.3f}{r['p99']:>9.3f}"
-            f"{r['max']:>9.2f}{r['errors']:>8}  {same}"
+            f"{name:<36}{r['rps']:>8.0f}{r['p50']:>8.3f}{r['p90']:>8.3f}{r['p99']:>8.3f}"
+            f"{r['max']:>8.2f}{r['errors']:>7}{r['cpu_us']:>11.0f}  {same}"
         )
-    ours = results["tradeloop serve --grpc-port"]
-    ref = results["bare grpc.aio + onnxruntime"]
+    print("CPU us/req: the server process's user+system CPU per call, warm-up included")
+    ours = results[f"tradeloop serve --grpc-port [{args.streams}]"]
+    ref = results[f"bare grpc.aio + onnxruntime [{args.streams}]"]
     print(
         f"\ntradeloop gRPC p99 {ours['p99']:.2f} ms at {args.streams} streams (target <= 2 ms); "
         f"{ours['rps'] / ref['rps']:.2f}x the bare server's req/s, "
-        f"{ours['p99'] / ref['p99']:.2f}x its p99"
+        f"{ours['p99'] / ref['p99']:.2f}x its p99; gateway CPU per call "
+        f"{ours['cpu_us'] - ref['cpu_us']:+.0f} us over the bare server's"
     )
 
 
