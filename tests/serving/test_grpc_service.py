@@ -138,6 +138,15 @@ def test_infer_typed_contents_answers_typed(grpc_stack: Any, stub: Any) -> None:
     )
 
 
+def test_infer_a_large_batch_off_the_event_loop(
+    grpc_stack: Any, client: tc.InferenceServerClient
+) -> None:
+    big = np.random.default_rng(3).normal(size=(20_000, 3)).astype(np.float32)  # 240 kB
+    got = client.infer(MODEL, [tensor("input", big)]).as_numpy("prediction")
+    np.testing.assert_array_equal(got, reference(grpc_stack, "1", big))
+    assert client.is_server_live()
+
+
 def test_version_scoped_infer_reaches_that_variant(
     grpc_stack: Any, client: tc.InferenceServerClient
 ) -> None:

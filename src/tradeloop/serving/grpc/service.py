@@ -24,7 +24,6 @@ from tradeloop.serving.grpc.stubs import SERVICE, Stubs, load
 from tradeloop.serving.grpc.tensors import fill_response, request_rows
 from tradeloop.serving.http import ApiError
 from tradeloop.serving.models import Served
-from tradeloop.serving.router import NoModel
 from tradeloop.serving.runtime import INPUT_NAME, OUTPUT_NAME
 
 log = logging.getLogger(__name__)
@@ -160,8 +159,6 @@ class InferenceService:
                 reply = await rpc(request, ctx)
             except ApiError as exc:
                 status, failure = exc.status, exc
-            except NoModel as exc:  # defensive: score() maps it, but never answer a bare 500
-                status, failure = 503, ApiError(503, str(exc))
             except Exception:
                 log.exception("unhandled error on %s", path)
                 status, failure = 500, ApiError(500, "internal error; see the gateway log")
