@@ -5,8 +5,10 @@ log and metrics on), and its ONNX bytes by `bench/grpc_bare.py` (nothing but the
 practical limit here. Both get the same single-row ModelInfer (raw FP32 [1, n_features], as
 tritonclient sends it) from a CLOSED-LOOP PYTHON CLIENT (grpc.aio, one HTTP/2 connection,
 `--streams` concurrent streams each sending its next call when the last one answers), run in
-its own process. ghz is not used: it is not packaged for this machine's Debian, and building it
-needs a newer Go than apt offers. Target: tradeloop's p99 <= 2 ms at 8 streams.
+its own process. ghz is not used: it is not in this machine's Debian archive, and building it
+(a Go toolchain plus its modules) was not done on this shared 2-core machine. The client costs
+CPU on the same two cores, so compare the rows with each other, not with a native load tool's.
+Target: tradeloop's p99 <= 2 ms at 8 streams.
 
     .venv/bin/python bench/grpc_load.py [--duration 10] [--streams 8] [--quick] [--profile]
 
