@@ -129,7 +129,13 @@ def test_infer_typed_contents_answers_typed(grpc_stack: Any, stub: Any) -> None:
     t = request.inputs.add(name="input", datatype="FP64", shape=list(X.shape))
     t.contents.fp64_contents.extend(X.astype(np.float64).ravel().tolist())
     request.outputs.add(name="prediction")
-    response = stub.ModelInfer(request)
+    response, call = stub.ModelInfer.with_call(request, metadata=[("x-request-id", "t-1")])
+    trailing = dict(call.trailing_metadata())
+    assert trailing["x-request-id"] == "t-1"  # as the HTTP side's response headers say
+    assert (trailing["x-tradeloop-variant"], trailing["x-tradeloop-model-version"]) == (
+        "champion",
+        "1",
+    )
     assert not response.raw_output_contents
     (out,) = response.outputs
     assert (out.name, out.datatype, list(out.shape)) == ("prediction", "FP32", [3])
