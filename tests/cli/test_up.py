@@ -11,7 +11,9 @@ from pathlib import Path
 
 import duckdb
 import httpx
+import numpy as np
 import pytest
+import tritonclient.grpc as tc
 
 from tests.net import free_port
 from tests.training.conftest import shrink
@@ -25,11 +27,15 @@ def test_up_trains_promotes_serves_and_stops_gracefully(tmp_path: Path) -> None:
     spec = init_project(tmp_path / "proj", "upproj")
     shrink(spec)
     root = spec.parent
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADELOOP_", "MLFLOW_"))}
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
-        [TRADELOOP, "up", "--port", str(port)], cwd=root, env=env, stdout=log, stderr=log
+        [TRADELOOP, "up", "--port", str(port), "--grpc-port", str(grpc_port)],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -56,6 +62,14 @@ def test_up_trains_promotes_serves_and_stops_gracefully(tmp_path: Path) -> None:
             timeout=5,
         )
         assert r.status_code == 200 and 0.0 <= r.json()["predictions"][0]["prediction"] <= 1.0
+        # the same gateway over gRPC, from the same process (--grpc-port)
+        with tc.InferenceServerClient(f"127.0.0.1:{grpc_port}") as client:
+            x = tc.InferInput("input", [1, n], "FP32")
+            x.set_data_from_numpy(np.full((1, n), 0.001, dtype=np.float32))
+            answer = client.infer("upproj", [x], headers={"x-request-id": "up-test-2"})
+        assert answer.as_numpy("prediction")[0] == pytest.approx(
+            r.json()["predictions"][0]["prediction"], abs=1e-7
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
@@ -65,6 +79,6 @@ def test_up_trains_promotes_serves_and_stops_gracefully(tmp_path: Path) -> None:
     glob = root / ".tradeloop" / "predictions" / "**" / "*.parquet"
     rows = duckdb.sql(
         f"select version, variant from read_parquet('{glob}', hive_partitioning=true) "
-        "where request_id = 'up-test-1'"
+        "where request_id in ('up-test-1', 'up-test-2')"
     ).fetchall()
-    assert rows == [("1", "champion")]
+    assert rows == [("1", "champion")] * 2

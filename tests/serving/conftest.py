@@ -234,6 +234,20 @@ def trading_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     st.store.close()
 
 
+@pytest.fixture(scope="module")
+def grpc_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Like `stack` (v1 live, v2 in shadow), also serving gRPC on a free port: the bound one
+    is `stack.app.state.grpc.port`."""
+    st, server = make_stack(
+        tmp_path_factory.mktemp("grpc"),
+        (("champion", "1", "live", 100), ("challenger", "2", "shadow", 0)),
+        grpc_port=0,
+    )
+    yield st
+    server.stop()
+    st.store.close()
+
+
 AppFactory = Callable[..., Starlette]
 LiveFactory = Callable[[Starlette], Live]
 

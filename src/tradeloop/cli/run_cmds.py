@@ -26,13 +26,28 @@ monitor_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
 
 HostOpt = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
+GrpcPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--grpc-port",
+        help="Also serve the Open Inference Protocol over gRPC on this port "
+        "(default: deployment.serving.grpc_port; unset there: no gRPC).",
+        min=0,
+        max=65535,
+    ),
+]
 CONTROLLERS = ("trainer", "deployer", "monitor")
 
 
-def _app(project: Project, world: World) -> Starlette:
+def _app(project: Project, world: World, host: str, grpc_port: int | None) -> Starlette:
     from tradeloop.serving.mlflow_source import project_app
 
-    return project_app(project, world.registry)
+    return project_app(project, world.registry, grpc_host=host, grpc_port=grpc_port)
+
+
+def _grpc_note(project: Project, grpc_port: int | None) -> str:
+    port = grpc_port if grpc_port is not None else project.spec.deployment.serving.grpc_port
+    return "" if port is None else f" and gRPC on port {port}"
 
 
 def _controllers(names: list[str]) -> list[Reconciler]:
@@ -66,19 +81,31 @@ def _manager(project: Project, world: World, names: list[str]) -> Manager:
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
-    def serve(spec: SpecOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8080) -> None:
+    def serve(
+        spec: SpecOpt = None,
+        host: HostOpt = "127.0.0.1",
+        port: PortOpt = 8080,
+        grpc_port: GrpcPortOpt = None,
+    ) -> None:
         """Serve the deployed versions (MLflow /invocations, KServe v2, trading endpoints)."""
         from tradeloop.control.world import World
         from tradeloop.serving.server import serve as run
 
         project = load_project(spec)
         world = World.open(project)
-        err.print(f"serving {project.spec.name} on http://{host}:{port}")
-        run(_app(project, world), host=host, port=port)
+        err.print(
+            f"serving {project.spec.name} on http://{host}:{port}{_grpc_note(project, grpc_port)}"
+        )
+        run(_app(project, world, host, grpc_port), host=host, port=port)
 
     @app.command()
     @handle_errors
-    def up(spec: SpecOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8080) -> None:
+    def up(
+        spec: SpecOpt = None,
+        host: HostOpt = "127.0.0.1",
+        port: PortOpt = 8080,
+        grpc_port: GrpcPortOpt = None,
+    ) -> None:
         """Gateway and all controllers in one process (the embedded default)."""
         from tradeloop.control.world import World
         from tradeloop.serving.server import serve as run
@@ -101,9 +128,12 @@ def register(app: typer.Typer) -> None:
                 project, f"http://{host}:{port}", os.environ.get("TRADELOOP_TOKEN"), stop
             )
             roles += ", ingest"
-        err.print(f"tradeloop up: {project.spec.name} on http://{host}:{port}, controllers {roles}")
+        err.print(
+            f"tradeloop up: {project.spec.name} on http://{host}:{port}"
+            f"{_grpc_note(project, grpc_port)}, controllers {roles}"
+        )
         try:
-            run(_app(project, world), host=host, port=port)
+            run(_app(project, world, host, grpc_port), host=host, port=port)
         finally:
             stop.set()
             thread.join(timeout=30)

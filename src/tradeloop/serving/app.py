@@ -14,7 +14,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -106,8 +106,19 @@ def operational(gw: Gateway, document: Callable[[], dict[str, Any]]) -> list[Op]
     ]
 
 
-def create_app(gw: Gateway, protocols: Sequence[ServingProtocol]) -> Starlette:
-    """The app speaking `protocols` (see `tradeloop.serving.protocol`) plus `operational`."""
+class Listener(Protocol):
+    """Another server on the app's event loop sharing its gateway (the gRPC one)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def create_app(
+    gw: Gateway, protocols: Sequence[ServingProtocol], listeners: Sequence[Listener] = ()
+) -> Starlette:
+    """The app speaking `protocols` (see `tradeloop.serving.protocol`) plus `operational`;
+    `listeners` start after the models load and stop before the logs flush."""
     app_version = _version()
 
     def document() -> dict[str, Any]:
@@ -149,15 +160,21 @@ def create_app(gw: Gateway, protocols: Sequence[ServingProtocol]) -> Starlette:
         for p in protocols:
             p.start()
         gw.manager.start()
-        if getattr(app.state, "freeze_gc", False):
-            # Everything alive now (modules, models) lives as long as the process. Freezing it
-            # keeps the collector from rescanning it: a full collection of the whole heap
-            # otherwise stalls the event loop for ~100 ms once every few seconds under load.
-            gc.collect()
-            gc.freeze()
+        started: list[Listener] = []
         try:
+            for listener in listeners:
+                await listener.start()
+                started.append(listener)
+            if getattr(app.state, "freeze_gc", False):
+                # Everything alive now (modules, models) lives as long as the process. Freezing
+                # it keeps the collector from rescanning it: a full collection of the whole heap
+                # otherwise stalls the event loop for ~100 ms once every few seconds under load.
+                gc.collect()
+                gc.freeze()
             yield
         finally:
+            for listener in reversed(started):
+                await listener.stop()
             gw.manager.stop()
             gw.shadow.close()
             gw.predlog.close()

@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 
 from tradeloop.clock import Clock
 from tradeloop.evaluation.positions import PositionRule, Task
-from tradeloop.serving.app import create_app
+from tradeloop.serving.app import Listener, create_app
 from tradeloop.serving.auth import Auth
 from tradeloop.serving.connections import connection_options, default_http
 from tradeloop.serving.error_log import ErrorLog
@@ -66,6 +66,8 @@ def build_app(
     token_cache_ttl: float = 5.0,
     registry: CollectorRegistry | None = None,
     gateway_id: str | None = None,
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
 ) -> Starlette:
     """The gateway for one registered model.
 
@@ -76,6 +78,9 @@ def build_app(
     Predictions go to `<state_dir>/predictions/`, the last good model of each variant to
     `<state_dir>/last_good/`. What it serves is recorded in the store under `gateway_id`
     (default: the host name) for `tradeloop status`. `app.state.gateway` exposes the parts.
+    `grpc_port` (default: the spec's `serving.grpc_port`) also serves the Open Inference
+    Protocol over gRPC on `grpc_host`, started and stopped with the app
+    (`app.state.grpc`, whose `port` is the bound one).
     """
     clock = clock or store.clock
     serving = serving or ServingSpec()
@@ -124,7 +129,15 @@ def build_app(
     )
     factories = PROTOCOLS if protocols is None else protocols
     speaking = [p for f in factories.values() if (p := f(gw, options)) is not None]
-    return create_app(gw, speaking)
+    port = grpc_port if grpc_port is not None else serving.grpc_port
+    listeners: list[Listener] = []
+    if port is not None:
+        from tradeloop.serving.grpc import GrpcServer  # grpc loads only when asked for
+
+        listeners.append(GrpcServer(gw, grpc_host, port))
+    app = create_app(gw, speaking, listeners)
+    app.state.grpc = listeners[0] if listeners else None
+    return app
 
 
 def uvicorn_config(app: Starlette, host: str, port: int, **overrides: object) -> uvicorn.Config:

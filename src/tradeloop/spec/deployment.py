@@ -70,6 +70,13 @@ class ServingSpec(SpecModel):
     future_tolerance: Duration = Field(
         timedelta(minutes=5), description="how far past the clock a bar's timestamp may be"
     )
+    grpc_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="also serve the Open Inference Protocol over gRPC on this port "
+        "(0: any free port; unset: no gRPC)",
+    )
 
 
 class DeploymentSpec(SpecModel):
