@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import select
+
 from tests.serving.conftest import start_live
 from tests.training.conftest import shrink
-
 from tradeloop.clock import SimulatedClock
 from tradeloop.control.deployer import DeployerController
 from tradeloop.control.manager import Manager
