@@ -84,7 +84,7 @@ variable "retrain_endpoint" {
 }
 
 variable "retrain_token" {
-  description = "An operator-role tradeloop token (`tradeloop tokens create eventbridge --role operator`)."
+  description = "An operator-role tradeloop token (`tradeloop tokens create --name eventbridge --role operator`)."
   type        = string
   sensitive   = true
   validation {

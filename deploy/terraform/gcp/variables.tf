@@ -93,7 +93,7 @@ variable "retrain_endpoint" {
 }
 
 variable "retrain_token" {
-  description = "An operator-role tradeloop token (`tradeloop tokens create pubsub --role operator`)."
+  description = "An operator-role tradeloop token (`tradeloop tokens create --name pubsub --role operator`)."
   type        = string
   sensitive   = true
   validation {
