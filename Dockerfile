@@ -9,7 +9,7 @@
 
 ARG PYTHON_VERSION=3.11
 
-FROM ghcr.io/astral-sh/uv:0.9.8 AS uv
+FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
 
 # ---- build: resolve exactly uv.lock into /app/.venv, with bytecode compiled ahead of time
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
