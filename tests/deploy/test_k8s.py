@@ -32,9 +32,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def render(target: str) -> list[Obj]:
+def render(target: str | Path) -> list[Obj]:
+    where = target if isinstance(target, Path) else K8S / target
     r = subprocess.run(
-        ["kubectl", "kustomize", str(K8S / target)], capture_output=True, text=True, timeout=60
+        ["kubectl", "kustomize", str(where)], capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 0, r.stderr
     return [d for d in yaml.safe_load_all(r.stdout) if d]
@@ -64,10 +65,34 @@ def test_every_object_validates(overlay: tuple[str, list[Obj]]) -> None:
         kubernetes_validate.validate(o, K8S_VERSION, strict=True)
 
 
-def test_the_base_and_components_render() -> None:
+def test_the_base_renders_without_identity() -> None:
     base = render("base")
     assert not any(IDENTITY[c] in yaml.safe_dump_all(base) for c in CLOUDS)
     assert violations(base, "aws")  # no identity: the base alone is not deployable as is
+    cron = find(base, "CronJob", "tradeloop-train")
+    assert cron["spec"]["suspend"] is True  # a template until a schedule is wanted
+
+
+def test_scheduled_training_component(tmp_path: Path) -> None:
+    """An overlay plus the component, as a user's own kustomization would combine them."""
+
+    def rel(p: Path) -> str:
+        return os.path.relpath(p, tmp_path)  # kustomize refuses absolute roots
+
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [rel(K8S / "overlays" / "gcp")],
+                "components": [rel(K8S / "components" / "scheduled-training")],
+            }
+        )
+    )
+    objs = render(tmp_path)
+    cron = find(objs, "CronJob", "tradeloop-train")
+    assert cron["spec"]["suspend"] is False and cron["spec"]["schedule"] == "0 2 * * *"
+    assert violations(objs, "gcp") == []
 
 
 def test_the_policy_holds(overlay: tuple[str, list[Obj]]) -> None:
