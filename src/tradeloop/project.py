@@ -68,7 +68,9 @@ class Project:
 
     @property
     def mlflow_artifacts(self) -> str:
-        return str(self.state_dir / "mlartifacts")
+        """Where new experiments keep artifacts: TRADELOOP_ARTIFACT_ROOT (a URI such as
+        `mlflow-artifacts:/tradeloop` for a proxying MLflow server, or `s3://…`), else local."""
+        return os.environ.get("TRADELOOP_ARTIFACT_ROOT") or str(self.state_dir / "mlartifacts")
 
     @property
     def store(self) -> Store:

@@ -1,6 +1,7 @@
 """The Trainer: decides whether a new model is needed, and trains once per reason.
 
-Reasons, checked in order: no model exists; a named alert (`retraining.on`) is firing; the
+Reasons, checked in order: a retraining request POSTed to the gateway (`store/retrain_requests`,
+keyed by the client's id); no model exists; a named alert (`retraining.on`) is firing; the
 champion is older than `retraining.max_age`; the `retraining.schedule` cron is due. Each reason
 has a key (the alert's firing episode, the champion version, the cron tick), recorded in
 `training_triggers` under a unique constraint *before* training starts: the same trigger never
@@ -25,6 +26,7 @@ from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION
 from tradeloop.spec import Spec
 from tradeloop.store import alerts as store_alerts
 from tradeloop.store import leases
+from tradeloop.store import retrain_requests as requests
 from tradeloop.store.alerts import AlertRecord
 from tradeloop.store.tables import rollouts, training_triggers
 
@@ -40,6 +42,9 @@ def firing_alerts(world: World) -> list[AlertRecord]:
 
 
 def due_trigger(world: World, spec: Spec, now: datetime) -> Trigger | None:
+    asked = requests.oldest_request(world.store, spec.name)
+    if asked is not None:
+        return Trigger(asked[0], f"requested: {asked[1]}")
     versions = world.registry.versions(spec.name)
     if not versions:
         return Trigger("initial", "no model exists")
@@ -143,18 +148,22 @@ class TrainerController:
                         training_triggers.c.trigger_key == trig.key,
                     )
                 ).first()
-                if existing is not None:
+                if existing is not None and existing.status == requests.REQUESTED:
+                    if not requests.claim_request(c, name, trig.key, now):
+                        return False  # a replica claimed it first
+                elif existing is not None:
                     return bool(existing.status == "running")  # resumed after a crash
-                c.execute(
-                    training_triggers.insert().values(
-                        model_name=name,
-                        trigger_key=trig.key,
-                        reason=trig.reason,
-                        status="running",
-                        created_at=now,
-                        updated_at=now,
+                else:
+                    c.execute(
+                        training_triggers.insert().values(
+                            model_name=name,
+                            trigger_key=trig.key,
+                            reason=trig.reason,
+                            status="running",
+                            created_at=now,
+                            updated_at=now,
+                        )
                     )
-                )
                 world.store.audit.append(
                     "trainer",
                     "training.trigger",

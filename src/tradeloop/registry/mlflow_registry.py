@@ -126,7 +126,10 @@ class Registry:
         if exp is not None:
             return str(exp.experiment_id)
         location = None
-        if self.artifact_root:
+        scheme, uri, _ = (self.artifact_root or "").partition(":/")
+        if uri and len(scheme) > 1 and scheme.replace("-", "").isalnum():
+            location = self.artifact_root  # a URI (s3://, gs://, mlflow-artifacts:/): as given
+        elif self.artifact_root:
             Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
             location = Path(self.artifact_root).resolve().as_uri()
         return str(self.client.create_experiment(name, artifact_location=location))

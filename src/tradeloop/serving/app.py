@@ -28,6 +28,7 @@ from tradeloop.serving.http import ApiError, JSONResponse, error_body
 from tradeloop.serving.metrics import CONTENT_TYPE
 from tradeloop.serving.openapi import Open, openapi_document
 from tradeloop.serving.protocol import DocContext, Op, Reply, ServingProtocol
+from tradeloop.serving.retrain import RetrainBody, RetrainRecorded, retrain_ops
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ class Document(Open):
 
 
 def operational(gw: Gateway, document: Callable[[], dict[str, Any]]) -> list[Op]:
-    """Health, readiness, metrics, this document and the admin reload: every gateway has them."""
+    """Health, readiness, metrics, this document and the admin reload: every gateway has them
+    (with `retrain_ops`, the retraining request)."""
 
     async def healthz(request: Request, ctx: Ctx) -> Response:
         return ok({"status": "ok"})
@@ -131,9 +133,18 @@ def create_app(
             require_token=gw.serving.require_token,
         )
         models = [m for p in protocols for m in p.schemas(doc)]
-        return openapi_document(ops, [*models, Healthz, Status, Document], doc, version=app_version)
+        return openapi_document(
+            ops,
+            [*models, Healthz, Status, Document, RetrainBody, RetrainRecorded],
+            doc,
+            version=app_version,
+        )
 
-    ops = [op for p in protocols for op in p.operations()] + operational(gw, document)
+    ops = (
+        [op for p in protocols for op in p.operations()]
+        + operational(gw, document)
+        + retrain_ops(gw)
+    )
     routes = [op.route(gw) for op in ops]
     v2_prefixes = tuple({"/" + op.path.split("/")[1] for op in ops if op.style == "v2"})
 

@@ -1,0 +1,2 @@
+-- MLflow's own database next to tradeloop's (same server, same role).
+CREATE DATABASE mlflow OWNER tradeloop;
