@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,12 +12,7 @@ from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_error
 from tradeloop.errors import BadInput
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
-
-    from tradeloop.control.manager import Manager
-    from tradeloop.control.reconciler import Reconciler
-    from tradeloop.control.world import World
-    from tradeloop.project import Project
+    from tradeloop.control.assembly import Process
 
 controller_app = typer.Typer(help="Run controllers as their own processes.", no_args_is_help=True)
 monitor_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
@@ -27,40 +20,16 @@ monitor_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
 HostOpt = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
 CONTROLLERS = ("trainer", "deployer", "monitor")
+MetricsPortOpt = Annotated[
+    int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: any free port).")
+]
 
 
-def _app(project: Project, world: World) -> Starlette:
-    from tradeloop.serving.mlflow_source import project_app
+def _serve_gateway(proc: Process, host: str, port: int) -> None:
+    from tradeloop.serving.server import serve as run
 
-    return project_app(project, world.registry)
-
-
-def _controllers(names: list[str]) -> list[Reconciler]:
-    from tradeloop.control.deployer import DeployerController
-    from tradeloop.control.monitor import MonitorController
-    from tradeloop.control.trainer import TrainerController
-
-    make: dict[str, Callable[[], Reconciler]] = {
-        "trainer": TrainerController,
-        "deployer": DeployerController,
-        "monitor": MonitorController,
-    }
-    unknown = [n for n in names if n not in make]
-    if unknown:
-        raise BadInput(f"unknown controller(s) {unknown}; choose from {', '.join(CONTROLLERS)}")
-    return [make[n]() for n in names]
-
-
-def _manager(project: Project, world: World, names: list[str]) -> Manager:
-    from tradeloop.control.manager import Manager
-
-    return Manager(
-        project.store,
-        project.clock,
-        _controllers(names),
-        lease_ttl=timedelta(seconds=30),
-        extras={"world": world},
-    )
+    assert proc.app is not None  # assembled with gateway=True
+    run(proc.app, host=host, port=port)
 
 
 def register(app: typer.Typer) -> None:
@@ -68,27 +37,24 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def serve(spec: SpecOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8080) -> None:
         """Serve the deployed versions (MLflow /invocations, KServe v2, trading endpoints)."""
-        from tradeloop.control.world import World
-        from tradeloop.serving.server import serve as run
+        from tradeloop.control.assembly import assemble
 
         project = load_project(spec)
-        world = World.open(project)
+        proc = assemble(project, (), gateway=True)
         err.print(f"serving {project.spec.name} on http://{host}:{port}")
-        run(_app(project, world), host=host, port=port)
+        _serve_gateway(proc, host, port)
 
     @app.command()
     @handle_errors
     def up(spec: SpecOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8080) -> None:
         """Gateway and all controllers in one process (the embedded default)."""
-        from tradeloop.control.world import World
-        from tradeloop.serving.server import serve as run
+        from tradeloop.control.assembly import assemble
 
         project = load_project(spec)
-        world = World.open(project)
-        manager = _manager(project, world, list(CONTROLLERS))
+        proc = assemble(project, CONTROLLERS, gateway=True)
         stop = threading.Event()
         thread = threading.Thread(
-            target=manager.run_forever, args=(stop,), name="controllers", daemon=True
+            target=proc.manager.run_forever, args=(stop,), name="controllers", daemon=True
         )
         thread.start()
         err.print(
@@ -96,10 +62,11 @@ def register(app: typer.Typer) -> None:
             f"{', '.join(CONTROLLERS)}"
         )
         try:
-            run(_app(project, world), host=host, port=port)
+            _serve_gateway(proc, host, port)
         finally:
             stop.set()
             thread.join(timeout=30)
+            proc.close()
 
     @app.command()
     @handle_errors
@@ -234,22 +201,35 @@ def register(app: typer.Typer) -> None:
         names: Annotated[list[str], typer.Argument(help="trainer, deployer and/or monitor.")],
         spec: SpecOpt = None,
         once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
+        metrics_host: HostOpt = "127.0.0.1",
+        metrics_port: MetricsPortOpt = None,
     ) -> None:
         """Run controllers under a leader lease (start several replicas on PostgreSQL)."""
-        from tradeloop.control.world import World
+        from tradeloop.control.assembly import assemble
+        from tradeloop.observability.metrics_http import serve_metrics
 
         project = load_project(spec)
-        manager = _manager(project, World.open(project), names)
+        proc = assemble(project, names)
+        manager = proc.manager
         if once:
             for r in manager.run_once():
                 out.print(f"{r.controller}: {r.outcome} {r.message}", markup=False)
             manager.release_all()
+            proc.close()
             return
+        server = None
+        if metrics_port is not None:
+            server = serve_metrics(proc.registry, metrics_host, metrics_port)
+            err.print(f"metrics on http://{metrics_host}:{server.port}/metrics")
         stop = threading.Event()
         try:
             manager.run_forever(stop)
         except KeyboardInterrupt:
             stop.set()
+        finally:
+            proc.close()
+            if server is not None:
+                server.close()
 
     @monitor_app.command("report")
     @handle_errors

@@ -114,6 +114,10 @@ class Manager:
         self.metrics.declare(names)
 
     @property
+    def controllers(self) -> list[Reconciler]:
+        return [s.reconciler for s in self._slots.values()]
+
+    @property
     def _retry(self) -> timedelta:
         return self.lease_ttl / 3
 

@@ -7,7 +7,6 @@ data stack and the full `World`.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -122,51 +121,27 @@ def status_report(project: Project) -> dict[str, Any]:
 
 
 def monitor_document(project: Project) -> dict[str, Any]:
-    from tradeloop.control.monitor import reference_profile
+    """The monitor report, from the same `observe` the monitor evaluates its alerts on."""
+    from tradeloop.control.observe import observe
     from tradeloop.control.world import World
-    from tradeloop.monitoring.outcomes import (
-        predictions_from_log,
-        read_prediction_log,
-        read_recent_features,
-    )
-    from tradeloop.monitoring.performance import PerformanceConfig, live_performance
     from tradeloop.monitoring.report import monitor_report
 
     world = World.open(project)
     spec = world.desired().spec
-    name, now = spec.name, project.clock.now()
-    champ = world.registry.by_alias(name, CHAMPION)
-    reference = current = None
-    performance: list[Any] = []
-    log = read_prediction_log(project.predictions_dir, model=name, since=now - timedelta(days=30))
-    if champ is not None:
-        reference = reference_profile(world, champ)
-        current = read_recent_features(
-            project.predictions_dir,
-            spec.monitoring.drift.window,
-            model=name,
-            versions=[champ.version],
-        )
-        if current.height == 0:
-            reference = current = None
-    if log.height:
-        bars = world.bars(now)
-        performance = live_performance(
-            predictions_from_log(log, bars),
-            bars,
-            as_of=now,
-            config=PerformanceConfig.from_spec(spec),
-        )
-    rollout = _latest_rollout(world.store, name)
+    seen = observe(world, spec, project.clock.now())
+    rollout = _latest_rollout(world.store, spec.name)
+    champ = seen.champion
     return monitor_report(
-        model=name,
-        as_of=now,
-        performance=performance,
-        reference=reference,
-        current=current,
-        drift_spec=spec.monitoring.drift,
+        model=spec.name,
+        as_of=seen.as_of,
+        performance=seen.performance,
+        drift=seen.drift,
         store=world.store,
-        alert_labels={"model": name},
+        alert_labels={"model": spec.name},
         experiment=(rollout or {}).get("last_analysis"),
-        extra={"champion": champ.version if champ else None, "rollout": rollout},
+        extra={
+            "champion": champ.version if champ else None,
+            "rollout": rollout,
+            **{k: v for k, v in seen.values.items() if k in ("latency_p99_ms", "error_rate")},
+        },
     )

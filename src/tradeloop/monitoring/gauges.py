@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from tradeloop.monitoring.performance import PerformanceMetrics
 from tradeloop.monitoring.routes import Notifier
+from tradeloop.monitoring.slo import SloFigures
 from tradeloop.spec import AlertRule
 from tradeloop.store.alerts import AlertRecord
 
@@ -53,6 +54,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "tradeloop_alert_notifications_total",
     "tradeloop_alert_notification_attempts_total",
     "tradeloop_monitor_last_evaluation_timestamp_seconds",
+    "tradeloop_slo_latency_p99_ms",
+    "tradeloop_slo_error_rate",
 )
 
 
@@ -143,6 +146,18 @@ class MonitorGauges:
             ("model",),
             registry=r,
         )
+        self.slo_latency = Gauge(
+            "tradeloop_slo_latency_p99_ms",
+            "p99 latency (ms) of live answers over monitoring.slos.window, per variant.",
+            ("model", "variant"),
+            registry=r,
+        )
+        self.slo_errors = Gauge(
+            "tradeloop_slo_error_rate",
+            "Share of requests that failed (5xx) over the last monitor interval, per variant.",
+            ("model", "variant"),
+            registry=r,
+        )
         self._notifier: _NotifierCollector | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -205,6 +220,14 @@ class MonitorGauges:
             pending[labels] = 1.0 if state.get(r.name) == "pending" else 0.0
         self._publish("alert_firing", self.alert_firing, firing)
         self._publish("alert_pending", self.alert_pending, pending)
+
+    def set_slo(self, figures: SloFigures) -> None:
+        """Per-variant SLO figures; a variant with no traffic in the window has no series."""
+        m = self.model
+        lat: dict[tuple[str, ...], float] = {(m, v): x for v, x in figures.latency_p99_ms.items()}
+        err: dict[tuple[str, ...], float] = {(m, v): x for v, x in figures.error_rate.items()}
+        self._publish("slo_latency", self.slo_latency, lat)
+        self._publish("slo_errors", self.slo_errors, err)
 
     def mark_evaluated(self, when: datetime) -> None:
         self.last_evaluation.labels(self.model).set(when.timestamp())

@@ -36,7 +36,7 @@ class RegistrySource:
         )
 
 
-def project_app(project: Project, registry: Registry, **overrides: Any) -> Starlette:
+def project_app(project: Project, registry: Registry, /, **overrides: Any) -> Starlette:
     """The gateway for a project's pipeline, models from its registry, state in its folder."""
     from tradeloop.serving.server import build_app
 

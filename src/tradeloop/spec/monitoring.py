@@ -60,6 +60,8 @@ class WebhookRoute(SpecModel):
 class SLOSpec(SpecModel):
     latency_p99_ms: float = Field(5.0, gt=0)
     error_rate: float = Field(0.01, ge=0, le=1)
+    window: Duration = Field(timedelta(minutes=5), description="live data the SLOs judge")
+    for_: Duration = Field(timedelta(0), alias="for", description="breach this long to fire")
 
 
 class PerformanceSpec(SpecModel):
@@ -67,6 +69,9 @@ class PerformanceSpec(SpecModel):
 
 
 class MonitoringSpec(SpecModel):
+    interval: Duration = Field(
+        timedelta(hours=1), description="how often the monitor evaluates drift and alerts"
+    )
     drift: DriftSpec = Field(default_factory=DriftSpec)
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
     slos: SLOSpec = Field(default_factory=SLOSpec)
@@ -75,6 +80,8 @@ class MonitoringSpec(SpecModel):
 
     @model_validator(mode="after")
     def _routes_exist(self) -> MonitoringSpec:
+        if self.interval <= timedelta(0):
+            raise ValueError(f"interval must be positive, got {self.interval}")
         check_alert_rules(self.alerts, self.webhooks)
         return self
 
