@@ -145,10 +145,14 @@ def register(app: typer.Typer) -> None:
             emit_json(doc)
             return
         d, a = doc["desired"], doc["actual"]
-        out.print(
-            f"[bold]{project.spec.name}[/bold]  git {d['branch']}@{(d['commit'] or '')[:10]}"
-            f" pins v{d['pinned']}; champion v{a['champion']}; in sync: {doc['in_sync']}"
-        )
+        if d.get("error"):
+            out.print(f"[bold]{project.spec.name}[/bold]  git {d['branch']}: INVALID")
+            out.print(f"  {d['error']}", markup=False)
+        else:
+            out.print(
+                f"[bold]{project.spec.name}[/bold]  git {d['branch']}@{(d['commit'] or '')[:10]}"
+                f" pins v{d['pinned']}; champion v{a['champion']}; in sync: {doc['in_sync']}"
+            )
         for s in a["serving"]:
             out.print(
                 f"  serving {s['variant']:<10} v{s['version']:<4} {s['mode']:<6} {s['weight']}%"
@@ -159,9 +163,10 @@ def register(app: typer.Typer) -> None:
         for p in doc["proposals"]:
             out.print(f"  proposal {p['branch']} ({p['state']})")
         for c in doc["controllers"]:
+            parked = c.get("parked")
+            state = f"PARKED ({parked['reason']})" if parked else c.get("outcome") or "-"
             out.print(
-                f"  controller {c['controller']:<9} {c.get('outcome') or '-':<8} "
-                f"{c.get('message') or ''}",
+                f"  controller {c['controller']:<9} {state:<8} {c.get('message') or ''}",
                 markup=False,
             )
         for al in doc["alerts"]:

@@ -91,5 +91,6 @@ def assemble(
         lease_ttl=lease_ttl,
         metrics=ControllerMetrics(registry),
         extras={"world": world},
+        watch=world.desired_head,
     )
     return Process(project, world, registry, manager, app)

@@ -3,6 +3,7 @@ replica (or a CLI on another machine) sees the same answer."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,6 +13,16 @@ from tradeloop.store import Store
 from tradeloop.store.tables import controller_runs, leases
 
 _PREFIX = "controller:"
+_PARKED = re.compile(r"^parked \(([a-z_]+)\): (.*)$", re.S)
+
+
+def _parked(outcome: str, message: str) -> dict[str, str] | None:
+    """The reason a controller is parked, from its last run (the manager writes
+    'parked (<reason>): <message>'); None when it is not parked."""
+    if outcome != "terminal":
+        return None
+    m = _PARKED.match(message)
+    return {"reason": m.group(1) if m else "other", "message": m.group(2) if m else message}
 
 
 def controller_status(store: Store) -> list[dict[str, Any]]:
@@ -48,6 +59,7 @@ def controller_status(store: Store) -> list[dict[str, Any]]:
                 "last_success_at": successes.get(name),
                 "holder": lease.holder if live and lease else None,
                 "lease_expires_at": utc(lease.expires_at) if live and lease else None,
+                "parked": _parked(run.outcome, run.message) if run else None,
             }
         )
     return out

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tradeloop.control.status import controller_status
+from tradeloop.errors import BadInput
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION
 from tradeloop.store import Store
@@ -69,7 +70,10 @@ def status_report(project: Project) -> dict[str, Any]:
     from tradeloop.store.alerts import open_alerts
 
     git = project.spec.deployment.git
-    desired = read_desired(project.root, git.branch, git.pin_file, repo=GitRepo(project.root))
+    try:
+        desired = read_desired(project.root, git.branch, git.pin_file, repo=GitRepo(project.root))
+    except BadInput as exc:  # what git holds does not validate: show it, and what still runs
+        return _status_without_desired(project, str(exc))
     name = desired.spec.name
     store = project.store
     aliases = alias_versions(project.mlflow_uri, name, (CHAMPION, CHALLENGER))
@@ -116,6 +120,30 @@ def status_report(project: Project) -> dict[str, Any]:
             },
             {**controllers.get("monitor", {"controller": "monitor"})},
         ],
+        "alerts": [a.to_dict() for a in open_alerts(store, labels={"model": name})],
+    }
+
+
+def _status_without_desired(project: Project, problem: str) -> dict[str, Any]:
+    """Status when the tracked branch's spec or pin is invalid: the controllers are parked on
+    it (their reasons are in `controllers`), the rest is read with the working tree's spec."""
+    from tradeloop.registry.alias_reader import alias_versions
+    from tradeloop.store.alerts import open_alerts
+
+    name, store = project.spec.name, project.store
+    aliases = alias_versions(project.mlflow_uri, name, (CHAMPION, CHALLENGER))
+    return {
+        "name": name,
+        "desired": {"branch": project.spec.deployment.git.branch, "error": problem},
+        "actual": {
+            "champion": aliases[CHAMPION],
+            "challenger": aliases[CHALLENGER],
+            "serving": [d.to_dict() for d in dep.current(store, name)],
+        },
+        "in_sync": False,
+        "rollout": _latest_rollout(store, name),
+        "proposals": [],
+        "controllers": controller_status(store),
         "alerts": [a.to_dict() for a in open_alerts(store, labels={"model": name})],
     }
 
