@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from tradeloop.monitoring.performance import PerformanceMetrics
+from tradeloop.monitoring.report import alert_values
 from tradeloop.monitoring.routes import Notifier
 from tradeloop.monitoring.slo import SloFigures
 from tradeloop.spec import AlertRule
@@ -114,7 +115,7 @@ class MonitorGauges:
         )
         self.drift_share = Gauge(
             "tradeloop_drift_share",
-            "Share of tested features that drifted.",
+            "Share of tested features that drifted (the prediction column not counted).",
             ("model",),
             registry=r,
         )
@@ -188,8 +189,10 @@ class MonitorGauges:
                 stats[(m, feature, col["method"])] = float(col["statistic"])
                 thresholds[(m, feature, col["method"])] = float(col["threshold"])
                 detected[(m, feature)] = 1.0 if col["drifted"] else 0.0
+            drift_share = alert_values(drift=d)["drift_share"]  # the alerts' own definition
+            if drift_share is not None:
+                share[(m,)] = float(drift_share)
             if d.get("columns"):
-                share[(m,)] = float(d["share_of_drifted_columns"])
                 dataset[(m,)] = 1.0 if d["dataset_drift"] else 0.0
         self._publish("drift_statistic", self.drift_statistic, stats)
         self._publish("drift_threshold", self.drift_threshold, thresholds)

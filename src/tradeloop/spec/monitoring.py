@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tradeloop.spec.base import SpecModel
 from tradeloop.spec.durations import Duration
@@ -36,8 +36,14 @@ AlertMetric = Literal[
     "ic",
     "latency_p99_ms",
     "error_rate",
-    "log_dropped",
 ]
+# Every metric above has a producer: drift and performance (the monitor), latency_p99_ms and
+# error_rate (monitoring.slo, from the gateway). Names a user might expect that nothing
+# computes are refused with where to look instead.
+UNPRODUCED_METRICS = {
+    "log_dropped": "alert on tradeloop_predlog_dropped_total in Prometheus "
+    "(TradeloopPredictionLogDropping in deploy/prometheus/rules.yml)",
+}
 
 
 class AlertRule(SpecModel):
@@ -49,6 +55,15 @@ class AlertRule(SpecModel):
     for_: Duration = Field(timedelta(0), alias="for")
     severity: Literal["info", "warning", "critical"] = "warning"
     routes: list[str] = Field(default_factory=lambda: ["log"])
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _produced(cls, v: object) -> object:
+        if isinstance(v, str) and v in UNPRODUCED_METRICS:
+            raise ValueError(
+                f"metric {v!r} is produced by nothing in tradeloop; {UNPRODUCED_METRICS[v]}"
+            )
+        return v
 
 
 class WebhookRoute(SpecModel):
