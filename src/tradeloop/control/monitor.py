@@ -14,15 +14,18 @@ again only when the spec's webhooks change.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from tradeloop.control.observe import Observation, observe, reference_profile
-from tradeloop.control.reconciler import Context, Result
+from tradeloop.control.reconciler import Context, Result, TerminalError
 from tradeloop.control.world import World
+from tradeloop.errors import BadInput
+from tradeloop.monitoring.references import resolve_routes
 from tradeloop.monitoring.routes import Notifier
 from tradeloop.monitoring.slo import RequestWindow, slo_rules
 from tradeloop.serving.predlog_compact import compact
-from tradeloop.spec import MonitoringSpec
+from tradeloop.spec import MonitoringSpec, WebhookRoute
 
 __all__ = ["MonitorController", "reference_profile"]
 
@@ -41,11 +44,17 @@ class MonitorController:
         self.gauges = gauges  # a monitoring.gauges.MonitorGauges, or None
         self.requests = requests  # the in-process gateway's request counts, for error_rate
         self._notifier: Notifier | None = None
-        self._webhooks: dict[str, Any] = {}
+        self._webhooks: dict[str, WebhookRoute] = {}
 
-    def notifier(self, monitoring: MonitoringSpec) -> Notifier:
-        """The long-lived notifier; rebuilt (after draining the old one) if webhooks changed."""
-        hooks = dict(monitoring.webhooks)
+    def notifier(self, monitoring: MonitoringSpec, base: Path) -> Notifier:
+        """The long-lived notifier; rebuilt (after draining the old one) if webhooks changed.
+
+        URLs are resolved here (`${ENV}` or a file): one that cannot be parks the monitor.
+        """
+        try:
+            hooks = resolve_routes(monitoring.webhooks, base)
+        except BadInput as exc:
+            raise TerminalError(str(exc), "bad_reference") from exc
         if self._notifier is None or hooks != self._webhooks:
             if self._notifier is not None:
                 self._notifier.close(timeout=2.0)
@@ -73,7 +82,7 @@ class MonitorController:
             ctx.clock,
             rules,
             labels={"model": spec.name},
-            notifier=self.notifier(spec.monitoring),
+            notifier=self.notifier(spec.monitoring, world.repo),
         )
         transitions = engine.evaluate(seen.values)
         champ = seen.champion

@@ -39,7 +39,7 @@ class Result:
             raise ValueError(f"requeue_after must not be negative, got {self.requeue_after}")
 
 
-PARK_REASONS = ("invalid_spec", "bad_pin", "missing_version", "other")
+PARK_REASONS = ("invalid_spec", "bad_pin", "missing_version", "bad_reference", "other")
 
 
 class TerminalError(TradeloopError):

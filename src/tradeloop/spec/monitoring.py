@@ -67,7 +67,15 @@ class AlertRule(SpecModel):
 
 
 class WebhookRoute(SpecModel):
-    url: str
+    url: str = Field(
+        description="${ENV_VAR} or a file path holding the URL (a literal URL works, but "
+        "`validate` warns: a tracked spec should not hold one)"
+    )
+    kind: Literal["webhook", "alertmanager"] = Field(
+        "webhook",
+        description="webhook: Slack-compatible body posted to url; alertmanager: url is an "
+        "Alertmanager, alerts go to its /api/v2/alerts",
+    )
     timeout: Duration = timedelta(seconds=2)
     retries: int = Field(2, ge=0, le=10)
 
