@@ -25,11 +25,21 @@ MetricsPortOpt = Annotated[
 ]
 
 
+def _observe(service: str) -> None:
+    """Structured logs and (when OTEL_* asks for it) tracing for a long-lived process."""
+    from tradeloop.observability.logs import configure_logging
+    from tradeloop.observability.tracing import configure_tracing
+
+    configure_logging()
+    configure_tracing(service)
+
+
 def _serve_gateway(proc: Process, host: str, port: int) -> None:
     from tradeloop.serving.server import serve as run
 
     assert proc.app is not None  # assembled with gateway=True
-    run(proc.app, host=host, port=port)
+    # uvicorn's own loggers go through ours (one JSON object per line), not its handlers
+    run(proc.app, host=host, port=port, log_config=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,6 +50,7 @@ def register(app: typer.Typer) -> None:
         from tradeloop.control.assembly import assemble
 
         project = load_project(spec)
+        _observe("tradeloop-gateway")
         proc = assemble(project, (), gateway=True)
         err.print(f"serving {project.spec.name} on http://{host}:{port}")
         _serve_gateway(proc, host, port)
@@ -51,6 +62,7 @@ def register(app: typer.Typer) -> None:
         from tradeloop.control.assembly import assemble
 
         project = load_project(spec)
+        _observe("tradeloop")
         proc = assemble(project, CONTROLLERS, gateway=True)
         stop = threading.Event()
         thread = threading.Thread(
@@ -214,6 +226,7 @@ def register(app: typer.Typer) -> None:
         from tradeloop.observability.metrics_http import serve_metrics
 
         project = load_project(spec)
+        _observe("tradeloop-controllers")
         proc = assemble(project, names)
         manager = proc.manager
         if once:

@@ -39,6 +39,7 @@ from tradeloop.clock import Clock
 from tradeloop.control.metrics import ControllerMetrics
 from tradeloop.control.reconciler import Context, Reconciler, Result, TerminalError
 from tradeloop.errors import BadInput
+from tradeloop.observability import tracing
 from tradeloop.store import Store, leases
 from tradeloop.store.tables import controller_runs
 
@@ -238,7 +239,10 @@ class Manager:
         t0 = time.perf_counter()
         outcome: Outcome
         try:
-            with leases.Heartbeat(self.store, lease_name(r.name), self.holder, self.lease_ttl):
+            with (
+                leases.Heartbeat(self.store, lease_name(r.name), self.holder, self.lease_ttl),
+                tracing.span(f"reconcile {r.name}", **{"tradeloop.controller": r.name}),
+            ):
                 result = r.reconcile(ctx)
             if not isinstance(result, Result):
                 raise TypeError(f"reconcile returned {type(result).__name__}, not a Result")

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tradeloop.clock import Clock
+from tradeloop.observability import tracing
 from tradeloop.serving.auth import Auth
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.http import ApiError, JSONResponse, error_response
@@ -30,6 +31,7 @@ from tradeloop.serving.models import ModelManager, Served, Snapshot
 from tradeloop.serving.predlog import PredictionLog, PredictionRecord
 from tradeloop.serving.router import NoModel, Router, UnknownVariant
 from tradeloop.serving.shadow import ShadowScorer
+from tradeloop.serving.telemetry import RequestTelemetry
 from tradeloop.spec import ServingSpec
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class Gateway:
         self.auth = auth
         self.clock = clock
         self.serving = serving
+        self.telemetry = RequestTelemetry(model_name, serving)
         self._ids = count(1)
         self._id_prefix = os.urandom(4).hex() + "-"
 
@@ -134,7 +137,13 @@ class Gateway:
         ctx.variant, ctx.version = served.variant, model.version
         known = None if allow_extra else snap.known_features
         x = matrix_for(rows, model.feature_names, known)
-        y = model.predict(x)
+        trace_id = ""
+        if tracing.tracer() is None:
+            y = model.predict(x)
+        else:
+            with tracing.span("model.run", **{"tradeloop.version": model.version, "rows": len(x)}):
+                y = model.predict(x)
+            trace_id = tracing.current_trace_id()
         ts = self.clock.now()
         self.metrics.observe_predictions(self.model_name, model.version, served.variant, "live", y)
         log_key = key or ctx.request_id
@@ -152,6 +161,7 @@ class Gateway:
                 x,
                 y,
                 (time.perf_counter() - ctx.t0) * 1000.0,
+                trace_id,
             )
         )
         shadows = [s for s in snap.shadow if s is not served]
@@ -193,16 +203,18 @@ class Gateway:
     ) -> Callable[[Request], Awaitable[Response]]:
         """Wrap a handler: request id, error rendering, and the request metrics, once."""
         metrics, model_name = self.metrics, self.model_name
+        telemetry = self.telemetry
 
         async def run(request: Request) -> Response:
             ctx = Ctx(dict(request.scope["headers"]))
             ctx.request_id = self.request_id(ctx)
+            tel = telemetry.begin(route, request.method, ctx)
             try:
                 response = await handler(request, ctx)
             except ApiError as exc:
                 response = error_response(exc, style)
             except Exception:  # a bug: answer 500 in the protocol's shape, and say so in the log
-                log.exception("unhandled error on %s", route)
+                log.exception("unhandled error on %s", route, extra={"request_id": ctx.request_id})
                 response = error_response(
                     ApiError(500, "internal error; see the gateway log"), style
                 )
@@ -211,14 +223,12 @@ class Gateway:
             if ctx.variant:
                 extra.append((b"x-tradeloop-variant", ctx.variant.encode()))
                 extra.append((b"x-tradeloop-model-version", ctx.version.encode("latin-1")))
+            seconds = time.perf_counter() - ctx.t0
             metrics.observe_request(
-                route,
-                model_name,
-                ctx.version,
-                ctx.variant,
-                response.status_code,
-                time.perf_counter() - ctx.t0,
+                route, model_name, ctx.version, ctx.variant, response.status_code, seconds
             )
+            if tel is not None:
+                extra += telemetry.finish(tel, route, ctx, response.status_code, seconds)
             return response
 
         return run

@@ -48,6 +48,10 @@ class ServingSpec(SpecModel):
     require_token: bool = Field(False, description="prediction endpoints require a bearer token")
     sticky_key: str = Field("symbol", description="'symbol' or the name of a request header")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    access_log: Literal["full", "sampled", "off"] = Field(
+        "off", description="one log line per request: all, a sample (errors always), or none"
+    )
+    access_log_sample: float = Field(0.01, gt=0, le=1, description="share logged when sampled")
 
 
 class DeploymentSpec(SpecModel):
