@@ -57,6 +57,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "tradeloop_monitor_last_evaluation_timestamp_seconds",
     "tradeloop_slo_latency_p99_ms",
     "tradeloop_slo_error_rate",
+    "tradeloop_input_out_of_range_share",
 )
 
 
@@ -159,6 +160,13 @@ class MonitorGauges:
             ("model", "variant"),
             registry=r,
         )
+        self.out_of_range = Gauge(
+            "tradeloop_input_out_of_range_share",
+            "Share of live rows over monitoring.slos.window with a feature outside the "
+            "training range, per variant.",
+            ("model", "variant"),
+            registry=r,
+        )
         self._notifier: _NotifierCollector | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -231,6 +239,10 @@ class MonitorGauges:
         err: dict[tuple[str, ...], float] = {(m, v): x for v, x in figures.error_rate.items()}
         self._publish("slo_latency", self.slo_latency, lat)
         self._publish("slo_errors", self.slo_errors, err)
+        oor: dict[tuple[str, ...], float] = {
+            (m, v): x for v, x in figures.out_of_range_share.items()
+        }
+        self._publish("out_of_range", self.out_of_range, oor)
 
     def mark_evaluated(self, when: datetime) -> None:
         self.last_evaluation.labels(self.model).set(when.timestamp())

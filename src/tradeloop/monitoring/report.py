@@ -67,6 +67,7 @@ def alert_values(
         "ic": None,
         "latency_p99_ms": None,
         "error_rate": None,
+        "out_of_range_share": None,
     }
     if d is not None and "columns" in d:
         cols = d["columns"]

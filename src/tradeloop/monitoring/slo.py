@@ -1,4 +1,5 @@
-"""Service-level objectives from live gateway data: p99 latency and error rate over a window.
+"""Service-level objectives from live gateway data: p99 latency and error rate over a window,
+and the share of live rows whose inputs were outside the training range (`serving.anomaly`).
 
 Latency comes from the prediction log (every live answer is there with its latency, so any
 process can compute it, not only the gateway's own). Errors never reach the prediction log, so
@@ -43,11 +44,13 @@ class SloFigures:
     latency_p99_ms: dict[str, float] = field(default_factory=dict)
     error_rate: dict[str, float] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    out_of_range_share: dict[str, float] = field(default_factory=dict)  # of checked rows
 
     def values(self) -> dict[str, float | None]:
         return {
             "latency_p99_ms": max(self.latency_p99_ms.values(), default=None),
             "error_rate": max(self.error_rate.values(), default=None),
+            "out_of_range_share": max(self.out_of_range_share.values(), default=None),
         }
 
 
@@ -95,11 +98,17 @@ def slo_figures(
             if ms.size:
                 latency[str(key[0])] = float(np.percentile(ms, 99))
                 counts[str(key[0])] = int(ms.size)
+    anomalies: dict[str, float] = {}
+    if log.height and "out_of_range" in log.columns:
+        for key, part in log.drop_nulls("out_of_range").group_by("variant"):
+            if part.height:
+                flagged = part["out_of_range"].to_numpy().astype(bool)
+                anomalies[str(key[0])] = float(flagged.mean())
     errors: dict[str, float] = {}
     if requests is not None:
         for variant, (err, total) in requests.take().items():
             errors[variant] = err / total
-    return SloFigures(latency, errors, counts)
+    return SloFigures(latency, errors, counts, anomalies)
 
 
 def slo_rules(slos: SLOSpec) -> list[AlertRule]:

@@ -30,6 +30,7 @@ from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import ModelManager, Served, Snapshot
 from tradeloop.serving.predlog import PredictionLog, PredictionRecord
 from tradeloop.serving.router import NoModel, Router, UnknownVariant
+from tradeloop.serving.runtime import LoadedModel
 from tradeloop.serving.shadow import ShadowScorer
 from tradeloop.serving.telemetry import RequestTelemetry
 from tradeloop.spec import ServingSpec
@@ -77,6 +78,9 @@ class Gateway:
         self.clock = clock
         self.serving = serving
         self.telemetry = RequestTelemetry(model_name, serving)
+        # label children made once (at 0, so the series exist before the first anomaly)
+        self._rows_checked = metrics.input_rows.labels(model_name)
+        self._rows_out_of_range = metrics.input_out_of_range.labels(model_name)
         self._ids = count(1)
         self._id_prefix = os.urandom(4).hex() + "-"
 
@@ -137,6 +141,7 @@ class Gateway:
         ctx.variant, ctx.version = served.variant, model.version
         known = None if allow_extra else snap.known_features
         x = matrix_for(rows, model.feature_names, known)
+        flags = self._check_inputs(model, x)
         trace_id = ""
         if tracing.tracer() is None:
             y = model.predict(x)
@@ -162,6 +167,7 @@ class Gateway:
                 y,
                 (time.perf_counter() - ctx.t0) * 1000.0,
                 trace_id,
+                flags,
             )
         )
         shadows = [s for s in snap.shadow if s is not served]
@@ -170,6 +176,23 @@ class Gateway:
                 shadows, rows, x, model.feature_names, known, ts, ctx.request_id, log_key, route
             )
         return Scored(served, y, x)
+
+    def _check_inputs(self, model: LoadedModel, x: np.ndarray) -> np.ndarray | None:
+        """Per-row out-of-range flags (None: the model has no reference profile); a 422 for
+        rows beyond `serving.refuse_beyond` std devs (see `serving.anomaly`)."""
+        bounds = model.bounds
+        if bounds is None:
+            return None
+        d = bounds.distance(x)
+        far = d.max(axis=1)
+        flags: np.ndarray = far > 0
+        self._rows_checked.inc(len(x))
+        if flags.any():
+            self._rows_out_of_range.inc(int(flags.sum()))
+        limit = self.serving.refuse_beyond
+        if limit is not None and bool((far > limit).any()):
+            raise ApiError(422, bounds.describe(d, limit))
+        return flags
 
     def _shadow(
         self,

@@ -36,9 +36,10 @@ AlertMetric = Literal[
     "ic",
     "latency_p99_ms",
     "error_rate",
+    "out_of_range_share",
 ]
-# Every metric above has a producer: drift and performance (the monitor), latency_p99_ms and
-# error_rate (monitoring.slo, from the gateway). Names a user might expect that nothing
+# Every metric above has a producer: drift and performance (the monitor), latency_p99_ms,
+# error_rate and out_of_range_share (monitoring.slo, from the gateway's live data). Names a user might expect that nothing
 # computes are refused with where to look instead.
 UNPRODUCED_METRICS = {
     "log_dropped": "alert on tradeloop_predlog_dropped_total in Prometheus "
