@@ -140,3 +140,47 @@ def test_env_decides_whether_tracing_is_on() -> None:
     assert not tracing.enabled_by_env(
         {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_SDK_DISABLED": "true"}
     )
+
+
+def test_an_unsampled_trace_records_nothing(
+    make_app: Callable[..., Any], live: Any, deployer: Callable[..., None]
+) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing(exporter=exporter, sampler=ALWAYS_OFF, batch=False)
+    try:
+        deployer(("champion", "1", "live", 100))
+        url = live(make_app()).url
+        r = httpx.post(f"{url}/invocations", json={"inputs": [[0.1, 0.2, 0.3]]})
+        assert r.status_code == 200 and "traceparent" not in r.headers
+        assert exporter.get_finished_spans() == ()
+    finally:
+        tracing.shutdown_tracing()
+
+
+def test_a_ratio_sampler_follows_the_parent_and_samples_roots(
+    monkeypatch: pytest.MonkeyPatch,
+    make_app: Callable[..., Any],
+    live: Any,
+    deployer: Callable[..., None],
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")  # no new roots at all
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing(exporter=exporter, batch=False)
+    try:
+        deployer(("champion", "1", "live", 100))
+        url = live(make_app()).url
+        body = {"inputs": [[0.1, 0.2, 0.3]]}
+        httpx.post(f"{url}/invocations", json=body)  # a root: ratio 0, not sampled
+        httpx.post(
+            f"{url}/invocations", json=body, headers={"traceparent": TRACEPARENT[:-2] + "00"}
+        )
+        assert exporter.get_finished_spans() == ()
+        r = httpx.post(f"{url}/invocations", json=body, headers={"traceparent": TRACEPARENT})
+        assert r.headers["traceparent"].split("-")[1] == TRACE  # the sampled parent is followed
+        names = sorted(s.name for s in exporter.get_finished_spans())
+        assert names == ["POST /invocations", "model.run"]
+    finally:
+        tracing.shutdown_tracing()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +28,14 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
 __all__ = [
+    "Phases",
     "configure_tracing",
+    "current_trace_id",
     "enabled_by_env",
     "extract",
+    "head_sampled",
     "inject",
+    "recording",
     "shutdown_tracing",
     "span",
     "tracer",
@@ -38,6 +43,11 @@ __all__ = [
 
 _provider: TracerProvider | None = None
 _tracer: Tracer | None = None
+# (ratio, parent-based) when the sampler is a trace-id ratio: the gateway decides a root's
+# sampling before it asks the SDK for anything, since the SDK's unsampled span alone costs
+# some 15 µs a request, and a 1% sample should cost 1% of that.
+_head: tuple[float, bool] | None = None
+_random = random.random
 
 
 def enabled_by_env(env: Mapping[str, str] | None = None) -> bool:
@@ -71,12 +81,45 @@ def configure_tracing(
     if exporter is None:
         exporter = _exporter_from_env()
     shutdown_tracing()
+    head = None
+    if sampler is None:
+        head = _ratio_from_env()
+        if head is not None:  # we decide roots and follow parents; the SDK records what we pass
+            from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
+            sampler = ParentBased(ALWAYS_ON)
     resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", service_name)})
     provider = TracerProvider(resource=resource, sampler=sampler)  # None: from OTEL_TRACES_*
     processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
     _install(provider)
+    global _head
+    _head = head
     return True
+
+
+def _ratio_from_env() -> tuple[float, bool] | None:
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if name not in ("traceidratio", "parentbased_traceidratio"):
+        return None
+    try:
+        rate = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+    except ValueError:
+        rate = 1.0  # what the SDK does with a bad ratio
+    return min(max(rate, 0.0), 1.0), name.startswith("parentbased")
+
+
+def head_sampled(traceparent: str | None) -> bool:
+    """Whether a request with this `traceparent` (or none) may be sampled at all: False means
+    skip tracing it entirely. Only a trace-id-ratio sampler says False; any other sampler is
+    the SDK's to apply."""
+    head = _head
+    if head is None:
+        return True
+    rate, parent_based = head
+    if parent_based and traceparent:
+        return traceparent.strip()[-2:] in ("01", "03", "05", "07", "09", "0b", "0d", "0f")
+    return _random() < rate
 
 
 def _exporter_from_env() -> SpanExporter:
@@ -98,6 +141,8 @@ def _install(provider: TracerProvider | None) -> None:
 
 def shutdown_tracing() -> None:
     """Flush and remove our provider (tracing off again)."""
+    global _head
+    _head = None
     old = _provider
     _install(None)
     if old is not None:
@@ -109,9 +154,7 @@ def tracer() -> Tracer | None:
 
 
 def _current_ids() -> tuple[str, str] | None:
-    from opentelemetry import trace
-
-    sc = trace.get_current_span().get_span_context()
+    sc = _otel_trace().get_current_span().get_span_context()
     if not sc.is_valid:
         return None
     return format(sc.trace_id, "032x"), format(sc.span_id, "016x")
@@ -137,19 +180,49 @@ def span(name: str, **attributes: Any) -> Iterator[Span | None]:
         yield s
 
 
-def extract(headers: Mapping[str, str]) -> Any:
-    """An OpenTelemetry context from W3C `traceparent`/`tracestate` headers (lower-case keys)."""
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+_propagator: Any = None
 
-    return TraceContextTextMapPropagator().extract(headers)
+
+def _w3c() -> Any:
+    global _propagator
+    if _propagator is None:
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        _propagator = TraceContextTextMapPropagator()
+    return _propagator
+
+
+def extract(headers: Mapping[str, str]) -> Any:
+    """An OpenTelemetry context from W3C `traceparent`/`tracestate` headers (lower-case keys);
+    no header: an empty context (a new trace), without asking the propagator."""
+    if not headers:
+        return None
+    return _w3c().extract(headers)
 
 
 def inject(headers: dict[str, str]) -> dict[str, str]:
     """Add the current span's `traceparent` to outgoing headers."""
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    TraceContextTextMapPropagator().inject(headers)
+    _w3c().inject(headers)
     return headers
+
+
+def recording() -> bool:
+    """Whether the current span records (tracing on and this trace sampled)."""
+    if _tracer is None:
+        return False
+    return bool(_otel_trace().get_current_span().is_recording())
+
+
+_trace_mod: Any = None
+
+
+def _otel_trace() -> Any:
+    global _trace_mod
+    if _trace_mod is None:
+        from opentelemetry import trace
+
+        _trace_mod = trace
+    return _trace_mod
 
 
 class Phases:

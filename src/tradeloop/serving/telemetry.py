@@ -19,6 +19,18 @@ from tradeloop.spec import ServingSpec
 
 __all__ = ["Open", "RequestTelemetry"]
 
+_MODULES: tuple[Any, Any] | None = None
+
+
+def _otel() -> tuple[Any, Any]:
+    """opentelemetry's context and trace modules, imported once tracing is on."""
+    global _MODULES
+    if _MODULES is None:
+        from opentelemetry import context, trace
+
+        _MODULES = (context, trace)
+    return _MODULES
+
 
 @dataclass
 class Open:
@@ -35,9 +47,10 @@ class RequestTelemetry:
         t = tracing.tracer()
         if t is None:
             return Open() if self.access.enabled else None
-        from opentelemetry import context as otel_context
-        from opentelemetry import trace
-
+        traceparent = ctx.header("traceparent")
+        if not tracing.head_sampled(traceparent):  # unsampled: cost one random number
+            return Open() if self.access.enabled else None
+        otel_context, trace = _otel()
         carrier = {k: v for k in ("traceparent", "tracestate") if (v := ctx.header(k))}
         parent = tracing.extract(carrier)
         span = t.start_span(
@@ -51,6 +64,8 @@ class RequestTelemetry:
                 "tradeloop.request_id": ctx.request_id,
             },
         )
+        if not span.is_recording():  # not sampled: nothing to record, nothing to attach
+            return Open() if self.access.enabled else None
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         return Open(span, token)
 
@@ -86,8 +101,6 @@ class RequestTelemetry:
             )
         finally:
             if span is not None:
-                from opentelemetry import context as otel_context
-
                 span.end()
-                otel_context.detach(state.token)
+                _otel()[0].detach(state.token)
         return headers
