@@ -8,6 +8,7 @@ single-row `/invocations` payload (`dataframe_split`) is driven by wrk at 8 conn
 flavor's, p99 <= 5 ms, 0 errors, >= 200,000 rows/s.
 
     .venv/bin/python bench/serving.py [--duration 10] [--quick]
+    .venv/bin/python bench/serving.py --tracing [--quick]   # tracing off vs 1% sampled
 
 Needs wrk (Debian package `wrk`).
 """
@@ -152,6 +153,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="3 s per run")
+    ap.add_argument(
+        "--tracing", action="store_true", help="only: tradeloop with tracing off vs 1%% sampled"
+    )
     args = ap.parse_args()
     duration = 3 if args.quick else args.duration
     if shutil.which("wrk") is None:
@@ -171,6 +175,11 @@ def main() -> None:
         batch.write_text(
             json.dumps({"dataframe_split": {"columns": features, "data": X[:1000].tolist()}})
         )
+        if args.tracing:
+            from bench_tracing import tracing_rows
+
+            tracing_rows(root, env, one, duration, wrk, run_server, free_port)
+            return
         servers = {
             "mlflow serve (onnx flavor)": (
                 [

@@ -32,7 +32,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("serving", "monitoring", "registry", "training", "evaluation"), 2),
     **dict.fromkeys(("gitops", "security", "templates", "stream"), 2),
     **dict.fromkeys(("spec", "clock", "errors", "store", "data", "features"), 1),
-    **dict.fromkeys(("project", "faults", "background", "conformance"), 1),
+    **dict.fromkeys(("project", "faults", "background", "conformance", "observability"), 1),
 }
 LAYER_NAMES = {3: "top", 2: "middle", 1: "bottom"}
 
@@ -189,8 +189,8 @@ def test_no_module_over_400_lines() -> None:
 
 def test_the_graph_sees_lazy_and_type_checking_imports() -> None:
     # The reader itself, on modules whose imports are known: cli.run_cmds imports
-    # status_report inside a command, and control.reconciler under TYPE_CHECKING only.
+    # status_report inside a command, and control.assembly under TYPE_CHECKING too.
     graph = import_graph()
     assert "tradeloop.control.status_report" in graph["tradeloop.cli.run_cmds"]
-    assert "tradeloop.control.reconciler" in graph["tradeloop.cli.run_cmds"]
+    assert "tradeloop.control.assembly" in graph["tradeloop.cli.run_cmds"]
     assert "tradeloop.project" in graph["tradeloop.cli._common"]

@@ -178,7 +178,7 @@ def test_terminal_error_is_not_retried_within_terminal_backoff(
     clock.set(err.next_run_at)
     [term] = m.run_once()
     assert term.outcome == "terminal" and term.next_run_at - term.started_at == parked
-    assert "TerminalError: v9 does not exist" in term.message
+    assert term.message.startswith("parked (other): v9 does not exist")
     for _ in range(10):  # every 5 minutes, just short of the parking time
         clock.set(min(clock.now() + timedelta(minutes=5), term.next_run_at - MS))
         assert m.run_once() == []
@@ -211,7 +211,7 @@ def test_every_run_is_recorded_with_outcome_and_message(
     assert [row.outcome for row in rows] == ["ok", "error", "terminal"]
     assert rows[0].message == "trained v3"
     assert rows[1].message.startswith("KeyError: 'champion'")
-    assert rows[2].message.startswith("TerminalError: bad pin")
+    assert rows[2].message.startswith("parked (other): bad pin")
     assert all(row.duration_s >= 0.01 for row in rows)  # perf_counter, not the frozen clock
     lies = [row for row in run_rows(store) if row.controller == "liar"]
     assert lies[0].outcome == "error"
@@ -241,6 +241,35 @@ def test_metrics_are_exposed(lite: Store, clock: SimulatedClock) -> None:
     [stamp] = [ln.removeprefix(key) for ln in lines if ln.startswith(key)]
     assert float(stamp) == last_ok.timestamp()
     assert metrics.render() == generate_latest(metrics.registry)
+    assert 'tradeloop_controller_errors_total{controller="trainer",error="RuntimeError"} 1.0' in (
+        lines
+    )
+
+
+def test_a_parked_controller_runs_again_as_soon_as_the_watched_value_changes(
+    lite: Store, clock: SimulatedClock
+) -> None:
+    head = ["abc"]
+    metrics = ControllerMetrics()
+    r = Scripted("deployer", 5 * S, [TerminalError("v9 does not exist", "missing_version")])
+    m = Manager(lite, clock, [r], metrics=metrics, watch=lambda: head[0])
+    [parked] = m.run_once()
+    assert parked.outcome == "terminal"
+    text = generate_latest(metrics.registry).decode().splitlines()
+    parked_line = 'tradeloop_controller_parked{controller="deployer",reason="%s"} %s'
+    assert parked_line % ("missing_version", "1.0") in text
+    assert parked_line % ("invalid_spec", "0.0") in text
+    clock.advance(timedelta(minutes=10))
+    assert m.run_once() == []  # still parked: nothing changed
+    head[0] = "def"  # a fix was committed
+    [again] = m.run_once()  # at once, not after the hour
+    assert again.outcome == "ok" and len(r.calls) == 2
+    text = generate_latest(metrics.registry).decode().splitlines()
+    assert parked_line % ("missing_version", "0.0") in text
+
+
+def test_a_bad_reason_is_other() -> None:
+    assert TerminalError("x", "made up").reason == "other"
 
 
 def test_context_carries_a_copy_of_extras_and_a_logger(lite: Store, clock: SimulatedClock) -> None:

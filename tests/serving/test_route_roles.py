@@ -2,7 +2,7 @@
 
 With tokens required, routes without `security` in the document are open; secured ones need
 their role: predictions `predictor`, `POST /v1/bars` `serving.bars_role` (here `feeder`), the
-admin reload `operator`. A version-pinned route reaches only the live champion with a
+admin reload and `POST /v1/retrain` `operator`. A version-pinned route reaches only the live champion with a
 predictor token; the shadow challenger needs operator, as the variant header does.
 """
 
@@ -22,7 +22,11 @@ from tradeloop.store import Store
 
 CALLERS: tuple[str | None, ...] = (None, *ROLES)
 APPS: dict[str, Any] = {}
-NEEDS = {"post_bars": "feeder", "admin_reload": "operator"}  # secured, default: predictor
+NEEDS = {
+    "post_bars": "feeder",
+    "admin_reload": "operator",
+    "retrain": "operator",
+}  # secured, default: predictor
 
 
 @pytest.fixture

@@ -146,3 +146,23 @@ def test_each_rule_is_one_function_runtime_code_can_call() -> None:
     unchecked = [FeatureSpec.model_construct(name="z", kind="zscore", window=1)]
     with pytest.raises(ValueError, match=r"^feature 'z': zscore needs window >= 2 \(a standard"):
         check_features(unchecked)
+
+
+def test_an_alert_on_a_metric_nothing_produces_is_refused() -> None:
+    (p,) = _problems(
+        "name: demo\nmonitoring:\n  alerts:\n    - {name: d, metric: log_dropped, value: 1}\n"
+    )
+    assert "tradeloop.yaml:4" in p and "'log_dropped' is produced by nothing" in p
+    assert "tradeloop_predlog_dropped_total" in p
+    (p,) = _problems("name: demo\nmonitoring:\n  alerts:\n    - {name: d, metric: p50, value: 1}\n")
+    assert "latency_p99_ms" in p  # the metrics that exist are named
+
+
+def test_monitoring_interval_and_slo_window() -> None:
+    spec = parse_spec("name: demo\nmonitoring:\n  interval: 5m\n  slos: {window: 10m, for: 1m}\n")
+    assert spec.monitoring.interval == timedelta(minutes=5)
+    assert spec.monitoring.slos.window == timedelta(minutes=10)
+    assert spec.monitoring.slos.for_ == timedelta(minutes=1)
+    assert parse_spec("name: demo\n").monitoring.interval == timedelta(hours=1)
+    (p,) = _problems("name: demo\nmonitoring:\n  interval: 0s\n")
+    assert "interval must be positive" in p

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, handle_errors, out
+from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, out
+from tradeloop.errors import TradeloopError
+
+if TYPE_CHECKING:
+    from tradeloop.spec import Spec
 
 
 def register(app: typer.Typer) -> None:
@@ -48,6 +52,8 @@ def register(app: typer.Typer) -> None:
             "model": s.model.type,
             "task": s.model.task,
         }
+        warnings = _warnings(loaded.path, s)
+        doc["warnings"] = warnings
         if json_:
             emit_json(doc)
         else:
@@ -55,3 +61,27 @@ def register(app: typer.Typer) -> None:
                 f"{loaded.path}: ok — pipeline '{s.name}', {len(s.features)} features, "
                 f"{s.model.type} {s.model.task}, data from {s.data.source}"
             )
+            for w in warnings:
+                err.print(f"warning: {w}", markup=False)
+
+
+def _warnings(path: Path, spec: Spec) -> list[str]:
+    """Things that validate but should not be: a literal webhook URL in a git-tracked spec."""
+    from tradeloop.gitops.git import run_git
+    from tradeloop.monitoring.references import literal_url_routes
+
+    literal = literal_url_routes(spec.monitoring.webhooks)
+    if not literal:
+        return []
+    try:
+        listed = run_git(["ls-files", "--", path.name], cwd=path.parent, ok=None).stdout
+        tracked = bool(listed.strip())
+    except TradeloopError:  # not a repository (or no git): nothing is tracked
+        tracked = False
+    if not tracked:
+        return []
+    return [
+        f"monitoring.webhooks.{name}.url is a literal URL in a git-tracked spec: webhook URLs "
+        "are credentials; write ${ENV_VAR} or a file path instead"
+        for name in literal
+    ]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,11 +12,7 @@ from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_error
 from tradeloop.errors import BadInput
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
-
-    from tradeloop.control.manager import Manager
-    from tradeloop.control.reconciler import Reconciler
-    from tradeloop.control.world import World
+    from tradeloop.control.assembly import Process
     from tradeloop.project import Project
 
 controller_app = typer.Typer(help="Run controllers as their own processes.", no_args_is_help=True)
@@ -37,12 +31,9 @@ GrpcPortOpt = Annotated[
     ),
 ]
 CONTROLLERS = ("trainer", "deployer", "monitor")
-
-
-def _app(project: Project, world: World, host: str, grpc_port: int | None) -> Starlette:
-    from tradeloop.serving.mlflow_source import project_app
-
-    return project_app(project, world.registry, grpc_host=host, grpc_port=grpc_port)
+MetricsPortOpt = Annotated[
+    int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: any free port).")
+]
 
 
 def _grpc_note(project: Project, grpc_port: int | None) -> str:
@@ -50,32 +41,21 @@ def _grpc_note(project: Project, grpc_port: int | None) -> str:
     return "" if port is None else f" and gRPC on port {port}"
 
 
-def _controllers(names: list[str]) -> list[Reconciler]:
-    from tradeloop.control.deployer import DeployerController
-    from tradeloop.control.monitor import MonitorController
-    from tradeloop.control.trainer import TrainerController
+def _observe(service: str) -> None:
+    """Structured logs and (when OTEL_* asks for it) tracing for a long-lived process."""
+    from tradeloop.observability.logs import configure_logging
+    from tradeloop.observability.tracing import configure_tracing
 
-    make: dict[str, Callable[[], Reconciler]] = {
-        "trainer": TrainerController,
-        "deployer": DeployerController,
-        "monitor": MonitorController,
-    }
-    unknown = [n for n in names if n not in make]
-    if unknown:
-        raise BadInput(f"unknown controller(s) {unknown}; choose from {', '.join(CONTROLLERS)}")
-    return [make[n]() for n in names]
+    configure_logging()
+    configure_tracing(service)
 
 
-def _manager(project: Project, world: World, names: list[str]) -> Manager:
-    from tradeloop.control.manager import Manager
+def _serve_gateway(proc: Process, host: str, port: int) -> None:
+    from tradeloop.serving.server import serve as run
 
-    return Manager(
-        project.store,
-        project.clock,
-        _controllers(names),
-        lease_ttl=timedelta(seconds=30),
-        extras={"world": world},
-    )
+    assert proc.app is not None  # assembled with gateway=True
+    # uvicorn's own loggers go through ours (one JSON object per line), not its handlers
+    run(proc.app, host=host, port=port, log_config=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -88,15 +68,15 @@ def register(app: typer.Typer) -> None:
         grpc_port: GrpcPortOpt = None,
     ) -> None:
         """Serve the deployed versions (MLflow /invocations, KServe v2, trading endpoints)."""
-        from tradeloop.control.world import World
-        from tradeloop.serving.server import serve as run
+        from tradeloop.control.assembly import assemble
 
         project = load_project(spec)
-        world = World.open(project)
+        _observe("tradeloop-gateway")
+        proc = assemble(project, (), gateway=True, grpc_host=host, grpc_port=grpc_port)
         err.print(
             f"serving {project.spec.name} on http://{host}:{port}{_grpc_note(project, grpc_port)}"
         )
-        run(_app(project, world, host, grpc_port), host=host, port=port)
+        _serve_gateway(proc, host, port)
 
     @app.command()
     @handle_errors
@@ -107,15 +87,14 @@ def register(app: typer.Typer) -> None:
         grpc_port: GrpcPortOpt = None,
     ) -> None:
         """Gateway and all controllers in one process (the embedded default)."""
-        from tradeloop.control.world import World
-        from tradeloop.serving.server import serve as run
+        from tradeloop.control.assembly import assemble
 
         project = load_project(spec)
-        world = World.open(project)
-        manager = _manager(project, world, list(CONTROLLERS))
+        _observe("tradeloop")
+        proc = assemble(project, CONTROLLERS, gateway=True, grpc_host=host, grpc_port=grpc_port)
         stop = threading.Event()
         thread = threading.Thread(
-            target=manager.run_forever, args=(stop,), name="controllers", daemon=True
+            target=proc.manager.run_forever, args=(stop,), name="controllers", daemon=True
         )
         thread.start()
         roles = ", ".join(CONTROLLERS)
@@ -133,10 +112,11 @@ def register(app: typer.Typer) -> None:
             f"{_grpc_note(project, grpc_port)}, controllers {roles}"
         )
         try:
-            run(_app(project, world, host, grpc_port), host=host, port=port)
+            _serve_gateway(proc, host, port)
         finally:
             stop.set()
             thread.join(timeout=30)
+            proc.close()
 
     @app.command()
     @handle_errors
@@ -215,10 +195,14 @@ def register(app: typer.Typer) -> None:
             emit_json(doc)
             return
         d, a = doc["desired"], doc["actual"]
-        out.print(
-            f"[bold]{project.spec.name}[/bold]  git {d['branch']}@{(d['commit'] or '')[:10]}"
-            f" pins v{d['pinned']}; champion v{a['champion']}; in sync: {doc['in_sync']}"
-        )
+        if d.get("error"):
+            out.print(f"[bold]{project.spec.name}[/bold]  git {d['branch']}: INVALID")
+            out.print(f"  {d['error']}", markup=False)
+        else:
+            out.print(
+                f"[bold]{project.spec.name}[/bold]  git {d['branch']}@{(d['commit'] or '')[:10]}"
+                f" pins v{d['pinned']}; champion v{a['champion']}; in sync: {doc['in_sync']}"
+            )
         for s in a["serving"]:
             out.print(
                 f"  serving {s['variant']:<10} v{s['version']:<4} {s['mode']:<6} {s['weight']}%"
@@ -240,9 +224,10 @@ def register(app: typer.Typer) -> None:
         for p in doc["proposals"]:
             out.print(f"  proposal {p['branch']} ({p['state']})")
         for c in doc["controllers"]:
+            parked = c.get("parked")
+            state = f"PARKED ({parked['reason']})" if parked else c.get("outcome") or "-"
             out.print(
-                f"  controller {c['controller']:<9} {c.get('outcome') or '-':<8} "
-                f"{c.get('message') or ''}",
+                f"  controller {c['controller']:<9} {state:<8} {c.get('message') or ''}",
                 markup=False,
             )
         for al in doc["alerts"]:
@@ -282,22 +267,36 @@ def register(app: typer.Typer) -> None:
         names: Annotated[list[str], typer.Argument(help="trainer, deployer and/or monitor.")],
         spec: SpecOpt = None,
         once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
+        metrics_host: HostOpt = "127.0.0.1",
+        metrics_port: MetricsPortOpt = None,
     ) -> None:
         """Run controllers under a leader lease (start several replicas on PostgreSQL)."""
-        from tradeloop.control.world import World
+        from tradeloop.control.assembly import assemble
+        from tradeloop.observability.metrics_http import serve_metrics
 
         project = load_project(spec)
-        manager = _manager(project, World.open(project), names)
+        _observe("tradeloop-controllers")
+        proc = assemble(project, names)
+        manager = proc.manager
         if once:
             for r in manager.run_once():
                 out.print(f"{r.controller}: {r.outcome} {r.message}", markup=False)
             manager.release_all()
+            proc.close()
             return
+        server = None
+        if metrics_port is not None:
+            server = serve_metrics(proc.registry, metrics_host, metrics_port)
+            err.print(f"metrics on http://{metrics_host}:{server.port}/metrics")
         stop = threading.Event()
         try:
             manager.run_forever(stop)
         except KeyboardInterrupt:
             stop.set()
+        finally:
+            proc.close()
+            if server is not None:
+                server.close()
 
     @monitor_app.command("report")
     @handle_errors

@@ -17,10 +17,11 @@ from typing import Any
 
 from tradeloop.control import rollout as ro
 from tradeloop.control.analysis import gather, observe
-from tradeloop.control.reconciler import Context, Result
+from tradeloop.control.reconciler import Context, Result, TerminalError
 from tradeloop.control.rollout_store import apply_traffic, approval_of, load_rollout, save_rollout
 from tradeloop.control.rollout_strategies import strategy_for_phase
 from tradeloop.control.world import World
+from tradeloop.errors import BadInput, NotFound
 from tradeloop.faults import crash_point
 from tradeloop.registry.champion import promote_version
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, STATUS_TAG, ModelVersion
@@ -67,14 +68,25 @@ class DeployerController:
         if pin is None or not pin.version:
             return champ
         if champ is None or champ.version != str(pin.version):
-            promote_version(
-                world.store,
-                reg,
-                name,
-                str(pin.version),
-                actor="deployer",
-                reason=f"git pin on {spec.deployment.git.branch}",
-            )
+            try:
+                promote_version(
+                    world.store,
+                    reg,
+                    name,
+                    str(pin.version),
+                    actor="deployer",
+                    reason=f"git pin on {spec.deployment.git.branch}",
+                )
+            except NotFound as exc:
+                raise TerminalError(
+                    f"{spec.deployment.git.pin_file} pins v{pin.version}, which the registry "
+                    f"cannot serve: {exc}",
+                    "missing_version",
+                ) from exc
+            except BadInput as exc:  # a rejected version
+                raise TerminalError(
+                    f"{spec.deployment.git.pin_file} pins v{pin.version}: {exc}", "bad_pin"
+                ) from exc
             ctx.emit(
                 "follow_git",
                 version=str(pin.version),

@@ -7,7 +7,8 @@ losing it is safe and a restarted manager simply runs everything once):
     success          after `result.requeue_after`, or the controller's `interval`
     exception        after 1 s, 2 s, 4 s, ... (`base_backoff` doubling, capped at
                      `max_backoff`); the count resets on the next success
-    TerminalError    after max(`terminal_backoff`, interval): retrying will not help soon
+    TerminalError    parked: after max(`terminal_backoff`, interval), or as soon as `watch()`
+                     returns something else (the tracked branch moved: a fix in git)
     lease elsewhere  after lease_ttl / 3, to see whether the leader has gone
 
 Leadership is per controller: the lease `controller:<name>` is taken before a run, renewed by
@@ -27,7 +28,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -38,6 +39,7 @@ from tradeloop.clock import Clock
 from tradeloop.control.metrics import ControllerMetrics
 from tradeloop.control.reconciler import Context, Reconciler, Result, TerminalError
 from tradeloop.errors import BadInput
+from tradeloop.observability import tracing
 from tradeloop.store import Store, leases
 from tradeloop.store.tables import controller_runs
 
@@ -68,6 +70,7 @@ class _Slot:
     failures: int = 0
     leader: bool = False
     renew_at: datetime | None = None
+    parked: object = None  # the watched value when it parked; None while not parked
 
 
 def lease_name(controller: str) -> str:
@@ -88,6 +91,7 @@ class Manager:
         base_backoff: timedelta = timedelta(seconds=1),
         max_backoff: timedelta = timedelta(minutes=5),
         terminal_backoff: timedelta = timedelta(hours=1),
+        watch: Callable[[], object] | None = None,
     ) -> None:
         names = [c.name for c in controllers]
         for c in controllers:
@@ -109,9 +113,14 @@ class Manager:
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.terminal_backoff = terminal_backoff
+        self.watch = watch
         self._slots = {c.name: _Slot(c) for c in controllers}
         self._lock = threading.Lock()
         self.metrics.declare(names)
+
+    @property
+    def controllers(self) -> list[Reconciler]:
+        return [s.reconciler for s in self._slots.values()]
 
     @property
     def _retry(self) -> timedelta:
@@ -121,6 +130,7 @@ class Manager:
         """Run every controller that is due now and whose lease we hold or can take."""
         records = []
         with self._lock:
+            self._unpark()
             for slot in self._slots.values():
                 now = self.clock.now()
                 if slot.next_run_at is None or slot.next_run_at <= now:
@@ -132,6 +142,25 @@ class Manager:
                 elif slot.leader and slot.renew_at is not None and slot.renew_at <= now:
                     self._lead(slot, now)
         return records
+
+    def _unpark(self) -> None:
+        """Parked controllers run at once when the watched value changed (a fix in git)."""
+        parked = [s for s in self._slots.values() if s.parked is not None]
+        if not parked or self.watch is None:
+            return
+        try:
+            now_value = self._watched()
+        except Exception as exc:  # the watch is advisory: the backoff still un-parks
+            log.warning("watch for parked controllers failed: %s", exc)
+            return
+        for slot in parked:
+            if now_value != slot.parked:
+                log.info("%s: the desired state changed, un-parking", slot.reconciler.name)
+                slot.next_run_at = None
+
+    def _watched(self) -> object:
+        value = self.watch() if self.watch is not None else None
+        return "" if value is None else value  # None means "not parked"
 
     def next_due(self) -> datetime:
         """The earliest time this manager has work: a run, a retry, or a lease renewal."""
@@ -186,6 +215,13 @@ class Manager:
         self.metrics.leader.labels(name).set(1 if held else 0)
         return held
 
+    def _parked_on(self) -> object:
+        try:
+            return self._watched()
+        except Exception as exc:
+            log.warning("watch for parked controllers failed: %s", exc)
+            return ""
+
     def _backoff(self, failures: int) -> timedelta:
         seconds = self.base_backoff.total_seconds() * 2.0 ** min(failures - 1, 60)
         return min(timedelta(seconds=min(seconds, 1e9)), self.max_backoff)
@@ -203,24 +239,34 @@ class Manager:
         t0 = time.perf_counter()
         outcome: Outcome
         try:
-            with leases.Heartbeat(self.store, lease_name(r.name), self.holder, self.lease_ttl):
+            with (
+                leases.Heartbeat(self.store, lease_name(r.name), self.holder, self.lease_ttl),
+                tracing.span(f"reconcile {r.name}", **{"tradeloop.controller": r.name}),
+            ):
                 result = r.reconcile(ctx)
             if not isinstance(result, Result):
                 raise TypeError(f"reconcile returned {type(result).__name__}, not a Result")
         except TerminalError as exc:
             outcome, slot.failures = "terminal", 0
             delay = max(self.terminal_backoff, r.interval)
-            message = f"{type(exc).__name__}: {exc} (parked for {delay})"
-            log.error("%s: terminal error, parked for %s: %s", r.name, delay, exc)
+            message = f"parked ({exc.reason}): {exc} (until git changes, at most {delay})"
+            log.error("%s: parked (%s) for at most %s: %s", r.name, exc.reason, delay, exc)
+            slot.parked = self._parked_on()
+            self.metrics.set_parked(r.name, exc.reason)
+            self.metrics.errors.labels(r.name, type(exc).__name__).inc()
         except Exception as exc:
             outcome, slot.failures = "error", slot.failures + 1
             delay = self._backoff(slot.failures)
             message = f"{type(exc).__name__}: {exc} (retry {slot.failures} in {delay})"
             log.warning("%s failed (retry in %s)", r.name, delay, exc_info=True)
+            self.metrics.errors.labels(r.name, type(exc).__name__).inc()
         else:
             outcome, slot.failures = "ok", 0
             delay = r.interval if result.requeue_after is None else result.requeue_after
             message = result.message
+        if outcome != "terminal" and slot.parked is not None:
+            slot.parked = None
+            self.metrics.set_parked(r.name, None)
         duration = time.perf_counter() - t0
         ended = self.clock.now()
         slot.next_run_at = ended + delay

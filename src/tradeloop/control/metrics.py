@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from tradeloop.control.reconciler import PARK_REASONS
+
 OUTCOMES = ("ok", "error", "terminal")
 
 # From a quick database look to a training run.
@@ -42,6 +44,18 @@ class ControllerMetrics:
             ["controller"],
             registry=self.registry,
         )
+        self.parked = Gauge(
+            "tradeloop_controller_parked",
+            "1 while the controller is parked on a terminal error, by reason (see status).",
+            ["controller", "reason"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "tradeloop_controller_errors",
+            "Reconcile runs that raised, by exception class (retried, or parked if terminal).",
+            ["controller", "error"],
+            registry=self.registry,
+        )
         self.skips = Counter(
             "tradeloop_controller_lease_skips",
             "Due runs skipped because another replica holds the lease.",
@@ -60,6 +74,12 @@ class ControllerMetrics:
             self.duration.labels(name)
             self.leader.labels(name).set(0)
             self.skips.labels(name)
+            self.set_parked(name, None)
+
+    def set_parked(self, controller: str, reason: str | None) -> None:
+        """One series per reason, 1 for the reason it is parked on (all 0: running)."""
+        for r in PARK_REASONS:
+            self.parked.labels(controller, r).set(1 if r == reason else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,7 +20,7 @@ from tradeloop.control.events import record_event
 from tradeloop.errors import TradeloopError
 from tradeloop.store import Store
 
-__all__ = ["Context", "Reconciler", "Result", "TerminalError"]
+__all__ = ["PARK_REASONS", "Context", "Reconciler", "Result", "TerminalError"]
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,25 @@ class Result:
             raise ValueError(f"requeue_after must not be negative, got {self.requeue_after}")
 
 
+PARK_REASONS = ("invalid_spec", "bad_pin", "missing_version", "bad_reference", "other")
+
+
 class TerminalError(TradeloopError):
     """Retrying will not help until the inputs change (a pinned version that does not exist,
     a spec the controller cannot act on).
 
     controller-runtime never requeues a terminal error and waits for a watch event instead. We
-    poll rather than watch, so the manager parks the controller for `terminal_backoff` (1 h by
-    default, never less than its interval) and records the run with outcome 'terminal'. Any
-    other exception is retried with exponential backoff.
+    poll rather than watch: the manager parks the controller until what it watches changes (the
+    tracked branch's head: a fix in git) or `terminal_backoff` passes (1 h by default, never
+    less than its interval), and records the run with outcome 'terminal'. Any other exception
+    is retried with exponential backoff.
+
+    `reason` is one of `PARK_REASONS`: a bounded label for the metric and the status.
     """
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason if reason in PARK_REASONS else "other"
 
 
 @dataclass

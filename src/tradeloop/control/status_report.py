@@ -7,10 +7,10 @@ data stack and the full `World`.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from tradeloop.clock import utc
+from tradeloop.errors import BadInput
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION
 from tradeloop.store import reads
@@ -31,7 +31,10 @@ def status_report(project: Project) -> dict[str, Any]:
     from tradeloop.registry.alias_reader import alias_versions
 
     git = project.spec.deployment.git
-    desired = read_desired(project.root, git.branch, git.pin_file, repo=GitRepo(project.root))
+    try:
+        desired = read_desired(project.root, git.branch, git.pin_file, repo=GitRepo(project.root))
+    except BadInput as exc:  # what git holds does not validate: show it, and what still runs
+        return _status_without_desired(project, str(exc))
     name = desired.spec.name
     aliases = alias_versions(project.mlflow_uri, name, (CHAMPION, CHALLENGER))
     champ, chal = aliases[CHAMPION], aliases[CHALLENGER]
@@ -92,53 +95,54 @@ def status_report(project: Project) -> dict[str, Any]:
     }
 
 
+def _status_without_desired(project: Project, problem: str) -> dict[str, Any]:
+    """Status when the tracked branch's spec or pin is invalid: the controllers are parked on
+    it (their reasons are in `controllers`), the rest is read with the working tree's spec."""
+    from tradeloop.registry.alias_reader import alias_versions
+
+    name = project.spec.name
+    aliases = alias_versions(project.mlflow_uri, name, (CHAMPION, CHALLENGER))
+    with _reader(project) as db:
+        return {
+            "name": name,
+            "desired": {"branch": project.spec.deployment.git.branch, "error": problem},
+            "actual": {
+                "champion": aliases[CHAMPION],
+                "challenger": aliases[CHALLENGER],
+                "serving": reads.deployments(db, name),
+                "gateways": reads.gateway_reports(db, name),
+            },
+            "in_sync": False,
+            "rollout": reads.latest_rollout(db, name),
+            "proposals": [],
+            "controllers": reads.controller_status(db, utc(project.clock.now())),
+            "alerts": reads.open_alerts(db, {"model": name}),
+        }
+
+
 def monitor_document(project: Project) -> dict[str, Any]:
-    from tradeloop.control.monitor import reference_profile
+    """The monitor report, from the same `observe` the monitor evaluates its alerts on."""
+    from tradeloop.control.observe import observe
     from tradeloop.control.world import World
-    from tradeloop.monitoring.outcomes import (
-        predictions_from_log,
-        read_prediction_log,
-        read_recent_features,
-    )
-    from tradeloop.monitoring.performance import PerformanceConfig, live_performance
     from tradeloop.monitoring.report import monitor_report
 
     world = World.open(project)
     spec = world.desired().spec
-    name, now = spec.name, project.clock.now()
-    champ = world.registry.by_alias(name, CHAMPION)
-    reference = current = None
-    performance: list[Any] = []
-    log = read_prediction_log(project.predictions_dir, model=name, since=now - timedelta(days=30))
-    if champ is not None:
-        reference = reference_profile(world, champ)
-        current = read_recent_features(
-            project.predictions_dir,
-            spec.monitoring.drift.window,
-            model=name,
-            versions=[champ.version],
-        )
-        if current.height == 0:
-            reference = current = None
-    if log.height:
-        bars = world.bars(now)
-        performance = live_performance(
-            predictions_from_log(log, bars),
-            bars,
-            as_of=now,
-            config=PerformanceConfig.from_spec(spec),
-        )
+    seen = observe(world, spec, project.clock.now())
     with reads.of_store(world.store) as db:
-        rollout = reads.latest_rollout(db, name)
+        rollout = reads.latest_rollout(db, spec.name)
+    champ = seen.champion
     return monitor_report(
-        model=name,
-        as_of=now,
-        performance=performance,
-        reference=reference,
-        current=current,
-        drift_spec=spec.monitoring.drift,
+        model=spec.name,
+        as_of=seen.as_of,
+        performance=seen.performance,
+        drift=seen.drift,
         store=world.store,
-        alert_labels={"model": name},
+        alert_labels={"model": spec.name},
         experiment=(rollout or {}).get("last_analysis"),
-        extra={"champion": champ.version if champ else None, "rollout": rollout},
+        extra={
+            "champion": champ.version if champ else None,
+            "rollout": rollout,
+            **{k: v for k, v in seen.values.items() if k in ("latency_p99_ms", "error_rate")},
+        },
     )

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from tradeloop.clock import Clock
+from tradeloop.control.reconciler import TerminalError
 from tradeloop.data.barstore import BarStore
 from tradeloop.data.source import checked_bars
+from tradeloop.errors import BadInput
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import Registry
 from tradeloop.spec import Spec
@@ -56,9 +58,11 @@ class World:
     def desired(self) -> DesiredState:
         """The spec and production pin at the head of the tracked branch (not the work tree).
 
-        Parsed once per commit: a controller loop re-reads only when the branch moved.
+        Parsed once per commit: a controller loop re-reads only when the branch moved. A spec
+        or pin in git that does not validate is a TerminalError: retrying cannot fix it, a
+        commit can.
         """
-        from tradeloop.gitops.desired import read_desired
+        from tradeloop.gitops.desired import PinError, read_desired
         from tradeloop.gitops.repo import GitRepo
 
         git = self.project.spec.deployment.git
@@ -67,9 +71,23 @@ class World:
         cached: DesiredState | None = self.__dict__.get("_desired")
         if cached is not None and head is not None and cached.spec_sha == head:
             return cached
-        state = read_desired(self.repo, git.branch, git.pin_file, repo=repo)
+        try:
+            state = read_desired(self.repo, git.branch, git.pin_file, repo=repo)
+        except PinError as exc:
+            raise TerminalError(f"the pin in git is invalid: {exc}", "bad_pin") from exc
+        except BadInput as exc:  # the spec does not validate, or the branch is missing
+            raise TerminalError(
+                f"the desired state in git is invalid: {exc}", "invalid_spec"
+            ) from exc
         self.__dict__["_desired"] = state
         return state
+
+    def desired_head(self) -> str | None:
+        """The tracked branch's head: what a parked controller waits to see change."""
+        from tradeloop.gitops.repo import GitRepo
+
+        git = self.project.spec.deployment.git
+        return GitRepo(self.repo).head(f"refs/heads/{git.branch}")
 
     def project_for(self, spec: Spec) -> Project:
         """The same project (paths, stores, clock) under the spec git says is desired."""

@@ -100,7 +100,7 @@ def run_demo(workdir: Path | None = None, on_event: OnEvent | None = None) -> De
         [
             TrainerController(timedelta(hours=2)),
             DeployerController(timedelta(hours=2)),
-            MonitorController(timedelta(hours=3)),
+            MonitorController(loaded.spec.monitoring.interval),
         ],
         lease_ttl=timedelta(hours=2),
         extras={"world": world},

@@ -37,7 +37,13 @@ from tradeloop.monitoring.alert_rules import (
     next_step,
     transition,
 )
-from tradeloop.monitoring.routes import LOG_ROUTE, Notifier, alert_payload, log_transition
+from tradeloop.monitoring.routes import (
+    LOG_ROUTE,
+    Notifier,
+    alert_payload,
+    dedupe_key,
+    log_transition,
+)
 from tradeloop.spec import AlertRule, MonitoringSpec, WebhookRoute
 from tradeloop.store import Store
 from tradeloop.store.alerts import (
@@ -155,7 +161,24 @@ class AlertEngine:
         for t in out:
             if t.notifies:
                 self._notify(t)
+        self._refresh_alertmanager(now, {t.fingerprint for t in out})
         return out
+
+    def _refresh_alertmanager(self, now: datetime, just_sent: set[str]) -> None:
+        """Alertmanager forgets an alert nobody re-sends (its resolve_timeout), so firing
+        alerts go to alertmanager routes on every evaluation, as Prometheus does; Alertmanager
+        deduplicates them. Webhooks hear each transition once."""
+        am = {n for n, r in self.notifier.webhooks.items() if r.kind == "alertmanager"}
+        if not am:
+            return
+        rules = {self.fingerprint(r): r for r in self.rules}
+        for rec in self.open_alerts():
+            rule = rules.get(rec.fingerprint)
+            if rec.state != "firing" or rule is None or rec.fingerprint in just_sent:
+                continue
+            t = transition(rec, "firing", now, rule.severity, annotate(rule, rec.state, rec.value))
+            for route in set(rule.routes) & am:
+                self.notifier.send(route, alert_payload(t, route))
 
     def _open_rows(self, conn: Connection) -> dict[str, list[AlertRecord]]:
         """Open rows within this engine's label scope, by fingerprint, newest first."""
@@ -255,7 +278,7 @@ class AlertEngine:
             if route == LOG_ROUTE:
                 log_transition(t)
             else:
-                self.notifier.send(route, alert_payload(t, route))
+                self.notifier.send(route, alert_payload(t, route), key=dedupe_key(t))
 
     # ------------------------------------------------------------------ reading
 

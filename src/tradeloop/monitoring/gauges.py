@@ -22,7 +22,9 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from tradeloop.monitoring.performance import PerformanceMetrics
+from tradeloop.monitoring.report import alert_values
 from tradeloop.monitoring.routes import Notifier
+from tradeloop.monitoring.slo import SloFigures
 from tradeloop.spec import AlertRule
 from tradeloop.store.alerts import AlertRecord
 
@@ -53,6 +55,9 @@ METRIC_NAMES: tuple[str, ...] = (
     "tradeloop_alert_notifications_total",
     "tradeloop_alert_notification_attempts_total",
     "tradeloop_monitor_last_evaluation_timestamp_seconds",
+    "tradeloop_slo_latency_p99_ms",
+    "tradeloop_slo_error_rate",
+    "tradeloop_input_out_of_range_share",
 )
 
 
@@ -111,7 +116,7 @@ class MonitorGauges:
         )
         self.drift_share = Gauge(
             "tradeloop_drift_share",
-            "Share of tested features that drifted.",
+            "Share of tested features that drifted (the prediction column not counted).",
             ("model",),
             registry=r,
         )
@@ -141,6 +146,25 @@ class MonitorGauges:
             "tradeloop_monitor_last_evaluation_timestamp_seconds",
             "Unix time of the monitor's last completed evaluation.",
             ("model",),
+            registry=r,
+        )
+        self.slo_latency = Gauge(
+            "tradeloop_slo_latency_p99_ms",
+            "p99 latency (ms) of live answers over monitoring.slos.window, per variant.",
+            ("model", "variant"),
+            registry=r,
+        )
+        self.slo_errors = Gauge(
+            "tradeloop_slo_error_rate",
+            "Share of requests that failed (5xx) over the last monitor interval, per variant.",
+            ("model", "variant"),
+            registry=r,
+        )
+        self.out_of_range = Gauge(
+            "tradeloop_input_out_of_range_share",
+            "Share of live rows over monitoring.slos.window with a feature outside the "
+            "training range, per variant.",
+            ("model", "variant"),
             registry=r,
         )
         self._notifier: _NotifierCollector | None = None
@@ -173,8 +197,10 @@ class MonitorGauges:
                 stats[(m, feature, col["method"])] = float(col["statistic"])
                 thresholds[(m, feature, col["method"])] = float(col["threshold"])
                 detected[(m, feature)] = 1.0 if col["drifted"] else 0.0
+            drift_share = alert_values(drift=d)["drift_share"]  # the alerts' own definition
+            if drift_share is not None:
+                share[(m,)] = float(drift_share)
             if d.get("columns"):
-                share[(m,)] = float(d["share_of_drifted_columns"])
                 dataset[(m,)] = 1.0 if d["dataset_drift"] else 0.0
         self._publish("drift_statistic", self.drift_statistic, stats)
         self._publish("drift_threshold", self.drift_threshold, thresholds)
@@ -205,6 +231,18 @@ class MonitorGauges:
             pending[labels] = 1.0 if state.get(r.name) == "pending" else 0.0
         self._publish("alert_firing", self.alert_firing, firing)
         self._publish("alert_pending", self.alert_pending, pending)
+
+    def set_slo(self, figures: SloFigures) -> None:
+        """Per-variant SLO figures; a variant with no traffic in the window has no series."""
+        m = self.model
+        lat: dict[tuple[str, ...], float] = {(m, v): x for v, x in figures.latency_p99_ms.items()}
+        err: dict[tuple[str, ...], float] = {(m, v): x for v, x in figures.error_rate.items()}
+        self._publish("slo_latency", self.slo_latency, lat)
+        self._publish("slo_errors", self.slo_errors, err)
+        oor: dict[tuple[str, ...], float] = {
+            (m, v): x for v, x in figures.out_of_range_share.items()
+        }
+        self._publish("out_of_range", self.out_of_range, oor)
 
     def mark_evaluated(self, when: datetime) -> None:
         self.last_evaluation.labels(self.model).set(when.timestamp())

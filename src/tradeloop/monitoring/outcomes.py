@@ -50,7 +50,7 @@ _ALIASES = {
 }
 # The gateway's log (tradeloop.serving.predlog; not imported: serving sits beside monitoring).
 _LOG_COLUMNS = ("ts", "request_id", "key", "route", "model", "version", "variant", "mode")
-_LOG_OPTIONAL = ("symbol", "feature_time", "latency_ms")
+_LOG_OPTIONAL = ("symbol", "feature_time", "latency_ms", "trace_id", "out_of_range")
 FEATURE_PREFIX = "f_"
 
 

@@ -54,8 +54,8 @@ def alert_values(
     drift_share: share of drifted features; feature_drift: feature -> 1.0 if its test says
     drifted else 0.0 (the drift spec's method and threshold decide; the alert decides how long
     and how loud); prediction_drift: the same for the `prediction` column when the drift report
-    tested it. hit_rate, sharpe, ic: the `variant`'s current version. latency_p99_ms,
-    error_rate, log_dropped come from the gateway: pass them in `extra`. Unknown is None.
+    tested it. hit_rate, sharpe, ic: the `variant`'s current version. latency_p99_ms and
+    error_rate come from the gateway (`monitoring.slo`): pass them in `extra`. Unknown is None.
     """
     d = _drift_dict(drift)
     values: dict[str, Any] = {
@@ -67,7 +67,7 @@ def alert_values(
         "ic": None,
         "latency_p99_ms": None,
         "error_rate": None,
-        "log_dropped": None,
+        "out_of_range_share": None,
     }
     if d is not None and "columns" in d:
         cols = d["columns"]

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tradeloop.clock import Clock
+from tradeloop.observability import tracing
 from tradeloop.serving.auth import Auth
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.error_log import is_store_error, store_unavailable
@@ -30,7 +31,9 @@ from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import ModelManager, Served, Snapshot
 from tradeloop.serving.predlog import PredictionLog, PredictionRecord
 from tradeloop.serving.router import NoModel, Router, UnknownVariant
+from tradeloop.serving.runtime import LoadedModel
 from tradeloop.serving.shadow import ShadowScorer
+from tradeloop.serving.telemetry import RequestTelemetry
 from tradeloop.spec import ServingSpec
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,10 @@ class Gateway:
         self.clock = clock
         self.serving = serving
         self.errors = auth.errors
+        self.telemetry = RequestTelemetry(model_name, serving)
+        # label children made once (at 0, so the series exist before the first anomaly)
+        self._rows_checked = metrics.input_rows.labels(model_name)
+        self._rows_out_of_range = metrics.input_out_of_range.labels(model_name)
         self._ids = count(1)
         self._id_prefix = os.urandom(4).hex() + "-"
 
@@ -164,7 +171,14 @@ class Gateway:
         ctx.variant, ctx.version = served.variant, model.version
         known = None if allow_extra else snap.known_features
         x = matrix_for(rows, model.feature_names, known)
-        y = model.predict(x)
+        flags = self._check_inputs(model, x)
+        trace_id = ""
+        if not tracing.recording():  # off, or this request's trace not sampled
+            y = model.predict(x)
+        else:
+            with tracing.span("model.run", **{"tradeloop.version": model.version, "rows": len(x)}):
+                y = model.predict(x)
+            trace_id = tracing.current_trace_id()
         ts = self.clock.now()
         # a forced variant (header or version route) answered outside the traffic split: its
         # records stay out of live performance and the rollout's experiment
@@ -185,6 +199,8 @@ class Gateway:
                 x,
                 y,
                 (time.perf_counter() - ctx.t0) * 1000.0,
+                trace_id,
+                flags,
             )
         )
         shadows = [s for s in snap.shadow if s is not served]
@@ -193,6 +209,23 @@ class Gateway:
                 shadows, rows, x, model.feature_names, known, ts, ctx.request_id, log_key, route
             )
         return Scored(served, y, x)
+
+    def _check_inputs(self, model: LoadedModel, x: np.ndarray) -> np.ndarray | None:
+        """Per-row out-of-range flags (None: the model has no reference profile); a 422 for
+        rows beyond `serving.refuse_beyond` std devs (see `serving.anomaly`)."""
+        bounds = model.bounds
+        if bounds is None:
+            return None
+        d = bounds.distance(x)
+        far = d.max(axis=1)
+        flags: np.ndarray = far > 0
+        self._rows_checked.inc(len(x))
+        if flags.any():
+            self._rows_out_of_range.inc(int(flags.sum()))
+        limit = self.serving.refuse_beyond
+        if limit is not None and bool((far > limit).any()):
+            raise ApiError(422, bounds.describe(d, limit))
+        return flags
 
     def _shadow(
         self,
@@ -226,10 +259,12 @@ class Gateway:
     ) -> Callable[[Request], Awaitable[Response]]:
         """Wrap a handler: request id, error rendering, and the request metrics, once."""
         metrics, model_name = self.metrics, self.model_name
+        telemetry = self.telemetry
 
         async def run(request: Request) -> Response:
             ctx = Ctx(dict(request.scope["headers"]))
             ctx.request_id = self.request_id(ctx)
+            tel = telemetry.begin(route, request.method, ctx)
             try:
                 response = await handler(request, ctx)
             except ApiError as exc:
@@ -248,14 +283,12 @@ class Gateway:
             if ctx.variant:
                 extra.append((b"x-tradeloop-variant", ctx.variant.encode()))
                 extra.append((b"x-tradeloop-model-version", ctx.version.encode("latin-1")))
+            seconds = time.perf_counter() - ctx.t0
             metrics.observe_request(
-                route,
-                model_name,
-                ctx.version,
-                ctx.variant,
-                response.status_code,
-                time.perf_counter() - ctx.t0,
+                route, model_name, ctx.version, ctx.variant, response.status_code, seconds
             )
+            if tel is not None:
+                extra += telemetry.finish(tel, route, ctx, response.status_code, seconds)
             return response
 
         return run

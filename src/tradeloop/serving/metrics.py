@@ -127,6 +127,18 @@ class GatewayMetrics:
         self.shadow_errors = Counter(
             "tradeloop_shadow_errors", "Shadow scorings that raised.", registry=r
         )
+        self.input_rows = Counter(
+            "tradeloop_input_rows",
+            "Scored rows whose features were checked against the model's reference profile.",
+            ("model",),
+            registry=r,
+        )
+        self.input_out_of_range = Counter(
+            "tradeloop_input_out_of_range",
+            "Checked rows with a feature outside the training range (refused ones included).",
+            ("model",),
+            registry=r,
+        )
         self._req: dict[tuple[str, ...], tuple[Callable[[float], None], Callable[[], None]]] = {}
 
     def observe_request(

@@ -7,6 +7,7 @@ The bytes are what the registry stores; the gateway's runtime checks them agains
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,7 +15,10 @@ from starlette.applications import Starlette
 from tradeloop.errors import NotFound
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import ONNX_FILE, Registry
+from tradeloop.serving.anomaly import PROFILE_FILE, read_profile
 from tradeloop.serving.source import ModelArtifact
+
+log = logging.getLogger(__name__)
 
 
 class RegistrySource:
@@ -33,10 +37,21 @@ class RegistrySource:
             path.read_bytes(),
             list(json.loads(v.tags["features"])),
             expected,
+            self._profile(v.run_id),
         )
 
+    def _profile(self, run_id: str | None) -> dict[str, Any] | None:
+        """The training reference profile, for the input checks (None: no checks)."""
+        if not run_id:
+            return None
+        try:
+            return read_profile(self.registry.run_artifact(run_id, PROFILE_FILE))
+        except Exception:  # an MLflow error of any kind: serve the model unchecked
+            log.warning("no reference profile for run %s: inputs go unchecked", run_id)
+            return None
 
-def project_app(project: Project, registry: Registry, **overrides: Any) -> Starlette:
+
+def project_app(project: Project, registry: Registry, /, **overrides: Any) -> Starlette:
     """The gateway for a project's pipeline, models from its registry, state in its folder."""
     from tradeloop.serving.server import build_app
 

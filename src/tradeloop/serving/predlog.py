@@ -55,6 +55,8 @@ class PredictionRecord(NamedTuple):
     features: np.ndarray  # [N, n_features] float32
     predictions: np.ndarray  # [N] float32
     latency_ms: float
+    trace_id: str = ""  # the request's OpenTelemetry trace, when tracing is on
+    out_of_range: np.ndarray | None = None  # [N] bool: row beyond the reference profile
 
 
 class PredictionLog:
@@ -215,9 +217,11 @@ class _Columns:
         "key",
         "latency",
         "names",
+        "out_of_range",
         "predictions",
         "records",
         "request_id",
+        "trace_id",
         "ts",
     )
 
@@ -231,6 +235,8 @@ class _Columns:
         self.latency: list[float] = []
         self.features: list[np.ndarray] = []
         self.predictions: list[np.ndarray] = []
+        self.trace_id: list[str] = []
+        self.out_of_range: list[np.ndarray | None] = []
 
     def append(self, r: PredictionRecord, context: int) -> None:
         self.ts.append(_micros(r.ts))
@@ -240,6 +246,8 @@ class _Columns:
         self.latency.append(r.latency_ms)
         self.features.append(r.features)
         self.predictions.append(r.predictions)
+        self.trace_id.append(r.trace_id)
+        self.out_of_range.append(r.out_of_range)
         self.records += 1
 
     def table(self, contexts: dict[str, pa.Array], chunk: int = CHUNK_RECORDS) -> pa.Table:
@@ -284,10 +292,23 @@ class _Columns:
             cols[f] = contexts[f].take(codes)
         cols["prediction"] = pa.array(_stack(predictions, total, 1).reshape(-1).astype(np.float64))
         cols["latency_ms"] = per_row(pa.array(np.asarray(self.latency[lo:hi], np.float64)))
+        cols["trace_id"] = per_row(pa.array(self.trace_id[lo:hi], pa.string()))
+        cols["out_of_range"] = pa.array(_flags(self.out_of_range[lo:hi], counts, total))
         for i, name in enumerate(names):
             cols[FEATURE_PREFIX + name] = pa.array(feats[:, i].astype(np.float64))
         meta = {b"tradeloop.feature_names": ",".join(names).encode()}
         return pa.table(cols).replace_schema_metadata(meta)
+
+
+def _flags(flags: list[np.ndarray | None], counts: np.ndarray, total: int) -> np.ndarray:
+    """Per-row anomaly flags; a record checked by nothing has all False."""
+    if all(f is None for f in flags):
+        return np.zeros(total, dtype=bool)
+    parts = [
+        np.zeros(int(c), bool) if f is None else f.astype(bool)
+        for f, c in zip(flags, counts, strict=True)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
 def to_table(names: tuple[str, ...], recs: list[PredictionRecord]) -> pa.Table:

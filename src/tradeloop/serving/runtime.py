@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from tradeloop.errors import BadInput, HashMismatch
+from tradeloop.serving.anomaly import FeatureBounds
 from tradeloop.serving.source import ModelArtifact
 
 INPUT_NAME = "input"
@@ -50,6 +51,7 @@ class LoadedModel:
     __slots__ = (
         "_run",
         "_session",
+        "bounds",
         "feature_index",
         "feature_names",
         "model_name",
@@ -75,6 +77,7 @@ class LoadedModel:
         self.feature_names: tuple[str, ...] = tuple(artifact.feature_names)
         self.feature_index = {n: i for i, n in enumerate(self.feature_names)}
         self.n_features = len(self.feature_names)
+        self.bounds = FeatureBounds.from_profile(artifact.profile, self.feature_names)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """[N, n_features] float32 in, [N] float32 out."""

@@ -16,6 +16,7 @@ from datetime import datetime
 import numpy as np
 
 from tradeloop.background import Worker
+from tradeloop.observability import tracing
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import Served
 from tradeloop.serving.predlog import PredictionLog, PredictionRecord
@@ -97,7 +98,11 @@ class ShadowScorer:
         model = served.model
         t0 = time.perf_counter()
         x = np.concatenate([j[1] for j in jobs]) if len(jobs) > 1 else jobs[0][1]
-        y = model.predict(x)
+        with tracing.span(
+            "shadow.score",
+            **{"tradeloop.version": model.version, "tradeloop.variant": served.variant},
+        ):
+            y = model.predict(x)
         latency_ms = (time.perf_counter() - t0) * 1000.0 / len(jobs)
         self.metrics.observe_predictions(
             model.model_name, model.version, served.variant, "shadow", y

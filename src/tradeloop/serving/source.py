@@ -17,9 +17,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tradeloop.errors import BadInput, NotFound
+from tradeloop.serving.anomaly import PROFILE_FILE, read_profile
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
@@ -31,6 +32,7 @@ class ModelArtifact:
     onnx_bytes: bytes = field(repr=False)
     feature_names: list[str]
     expected_sha256: str
+    profile: dict[str, Any] | None = field(default=None, repr=False)  # reference profile
 
 
 class ModelSource(Protocol):
@@ -80,7 +82,8 @@ class DirectorySource:
                 f"model {model_name!r} version {version!r}: {exc.filename} is missing"
             ) from exc
         names = parse_schema(schema, str(d / "schema.json"))
-        return ModelArtifact(model_name, version, onnx_bytes, names, sha)
+        profile = read_profile(d / PROFILE_FILE)
+        return ModelArtifact(model_name, version, onnx_bytes, names, sha, profile)
 
     def put(
         self, model_name: str, version: str, onnx_bytes: bytes, feature_names: list[str]

@@ -77,6 +77,16 @@ class ServingSpec(SpecModel):
         description="also serve the Open Inference Protocol over gRPC on this port "
         "(0: any free port; unset: no gRPC)",
     )
+    access_log: Literal["full", "sampled", "off"] = Field(
+        "off", description="one log line per request: all, a sample (errors always), or none"
+    )
+    access_log_sample: float = Field(0.01, gt=0, le=1, description="share logged when sampled")
+    refuse_beyond: float | None = Field(
+        None,
+        gt=0,
+        description="refuse (422) a row with a feature this many reference std devs outside "
+        "the model's training range; unset: flag and count only",
+    )
 
 
 class DeploymentSpec(SpecModel):

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tradeloop.spec.base import SpecModel
 from tradeloop.spec.durations import Duration
@@ -36,8 +36,15 @@ AlertMetric = Literal[
     "ic",
     "latency_p99_ms",
     "error_rate",
-    "log_dropped",
+    "out_of_range_share",
 ]
+# Every metric above has a producer: drift and performance (the monitor), latency_p99_ms,
+# error_rate and out_of_range_share (monitoring.slo, from the gateway's live data). Names a user might expect that nothing
+# computes are refused with where to look instead.
+UNPRODUCED_METRICS = {
+    "log_dropped": "alert on tradeloop_predlog_dropped_total in Prometheus "
+    "(TradeloopPredictionLogDropping in deploy/prometheus/rules.yml)",
+}
 
 
 class AlertRule(SpecModel):
@@ -50,9 +57,26 @@ class AlertRule(SpecModel):
     severity: Literal["info", "warning", "critical"] = "warning"
     routes: list[str] = Field(default_factory=lambda: ["log"])
 
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _produced(cls, v: object) -> object:
+        if isinstance(v, str) and v in UNPRODUCED_METRICS:
+            raise ValueError(
+                f"metric {v!r} is produced by nothing in tradeloop; {UNPRODUCED_METRICS[v]}"
+            )
+        return v
+
 
 class WebhookRoute(SpecModel):
-    url: str
+    url: str = Field(
+        description="${ENV_VAR} or a file path holding the URL (a literal URL works, but "
+        "`validate` warns: a tracked spec should not hold one)"
+    )
+    kind: Literal["webhook", "alertmanager"] = Field(
+        "webhook",
+        description="webhook: Slack-compatible body posted to url; alertmanager: url is an "
+        "Alertmanager, alerts go to its /api/v2/alerts",
+    )
     timeout: Duration = timedelta(seconds=2)
     retries: int = Field(2, ge=0, le=10)
 
@@ -60,6 +84,8 @@ class WebhookRoute(SpecModel):
 class SLOSpec(SpecModel):
     latency_p99_ms: float = Field(5.0, gt=0)
     error_rate: float = Field(0.01, ge=0, le=1)
+    window: Duration = Field(timedelta(minutes=5), description="live data the SLOs judge")
+    for_: Duration = Field(timedelta(0), alias="for", description="breach this long to fire")
 
 
 class PerformanceSpec(SpecModel):
@@ -67,6 +93,9 @@ class PerformanceSpec(SpecModel):
 
 
 class MonitoringSpec(SpecModel):
+    interval: Duration = Field(
+        timedelta(hours=1), description="how often the monitor evaluates drift and alerts"
+    )
     drift: DriftSpec = Field(default_factory=DriftSpec)
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
     slos: SLOSpec = Field(default_factory=SLOSpec)
@@ -75,6 +104,8 @@ class MonitoringSpec(SpecModel):
 
     @model_validator(mode="after")
     def _routes_exist(self) -> MonitoringSpec:
+        if self.interval <= timedelta(0):
+            raise ValueError(f"interval must be positive, got {self.interval}")
         check_alert_rules(self.alerts, self.webhooks)
         return self
 

@@ -9,6 +9,7 @@ the two paths equal on SQLite and PostgreSQL, so a schema change cannot split th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,16 @@ if TYPE_CHECKING:
     from tradeloop.store.core import Store
 
 OPEN_STATES = ("pending", "firing")
+_PARKED = re.compile(r"^parked \(([a-z_]+)\): (.*)$", re.S)
+
+
+def _parked(outcome: str, message: str) -> dict[str, str] | None:
+    """The reason a controller is parked, from its last run (the manager writes
+    'parked (<reason>): <message>'); None when it is not parked."""
+    if outcome != "terminal":
+        return None
+    m = _PARKED.match(message)
+    return {"reason": m.group(1) if m else "other", "message": m.group(2) if m else message}
 
 
 def of_store(store: Store) -> ReadOnlyDB:
@@ -165,6 +176,7 @@ def controller_status(db: ReadOnlyDB, now: datetime) -> list[dict[str, Any]]:
                 "last_success_at": successes.get(name),
                 "holder": lease["holder"] if live and lease else None,
                 "lease_expires_at": expires if live else None,
+                "parked": _parked(run["outcome"], run["message"]) if run else None,
             }
         )
     return out

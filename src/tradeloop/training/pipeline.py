@@ -24,6 +24,7 @@ from tradeloop.data.snapshot import write_snapshot
 from tradeloop.data.source import checked_bars
 from tradeloop.errors import RuntimeFailure
 from tradeloop.faults import crash_point
+from tradeloop.observability import tracing
 from tradeloop.project import Project
 from tradeloop.registry.lineage import card_info, code_revision, lineage_tags, run_tags
 from tradeloop.registry.mlflow_registry import (
@@ -90,18 +91,31 @@ def train(
     `registry` defaults to the project's own; pass one to share its MLflow client.
     """
     spec, store = project.spec, project.store
-    step = on_step or (lambda _s: None)
+    phases: tracing.Phases | None = None
+
+    def step(name: str) -> None:
+        if phases is not None:
+            phases.step(name)
+        if on_step is not None:
+            on_step(name)
+
     holder = leases.process_holder(uuid.uuid4().hex[:8])
     lease, ttl = f"train:{spec.name}", timedelta(minutes=10)
     if not leases.acquire(store, lease, holder, ttl):
         raise RuntimeFailure(
             f"another training of {spec.name!r} is running ({leases.holder_of(store, lease)})"
         )
+    error: BaseException | None = None
+    phases = tracing.Phases(f"train {spec.name}", **{"tradeloop.pipeline": spec.name})
     try:
         with leases.Heartbeat(store, lease, holder, ttl):
             reg = registry or Registry.for_project(project)
             return _train(project, reg, reason, actor, as_of, step, extra_tags or {})
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
+        phases.close(error)
         leases.release(store, lease, holder)
 
 
