@@ -16,6 +16,7 @@ __all__ = ["schemas"]
 # The number types a request may use (BOOL and BYTES are refused: see `v2_tensors`).
 DATATYPES = Literal[
     "FP32", "FP64", "FP16", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"
+]
 FLOATS = Literal["FP32", "FP64"]  # the one-row forms below: their data are any float32 numbers
 
 
