@@ -235,11 +235,12 @@ def profile(
     )
     if not n:
         return "(no request was profiled)"
+    keep = ("tradeloop/serving", "uvicorn/protocols", "starlette", "onnxruntime", "prometheus")
     rows = sorted(
         (
             (ct, tt, nc, f, line, name)
             for (f, line, name), (_, nc, tt, ct, _) in stats.items()
-            if nc >= n // 2
+            if nc >= n // 2 and (any(k in f for k in keep) or "orjson" in name or "numpy" in name)
         ),
         reverse=True,
     )
