@@ -39,3 +39,24 @@ def test_an_unmatched_route_reads_the_body_before_its_404(
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=30)
     assert err.value.code == 404 and "no route /nowhere" in json.loads(err.value.read())["message"]
+
+
+def test_a_client_expecting_100_continue_gets_the_413_without_sending(
+    make_app: Callable[..., Any], live: Any, deployer: Callable[..., None]
+) -> None:
+    """curl's way with big bodies: headers first, the body only after `100 Continue`."""
+    import socket
+
+    deployer(("champion", "1", "live", 100))
+    host, port = live(make_app()).url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 11534336\r\nExpect: 100-continue\r\n\r\n"
+        )
+        answer = b""
+        while chunk := s.recv(65536):  # the server closes after answering
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413") and b"connection: close" in head.lower()
+    assert b"100 Continue" not in head and b"over the limit" in body

@@ -101,13 +101,15 @@ async def read_body(request: Request, headers: dict[bytes, bytes], limit: int) -
 class BodyReceiver:
     """The ASGI `receive`, remembering whether the body has been read to its end."""
 
-    __slots__ = ("_receive", "done")
+    __slots__ = ("_receive", "done", "started")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self.done = False
+        self.started = False  # the first receive is what sends `100 Continue`
 
     async def __call__(self) -> Message:
+        self.started = True
         message = await self._receive()
         if message["type"] != "http.request" or not message.get("more_body", False):
             self.done = True
@@ -116,7 +118,12 @@ class BodyReceiver:
 
 async def drain(receiver: BodyReceiver, headers: dict[bytes, bytes]) -> bool:
     """Discard the rest of the body before an error answer; False when it is over
-    `DRAIN_MAX_BYTES` (declared or counted) and the connection should close instead."""
+    `DRAIN_MAX_BYTES` (declared or counted) and the connection should close instead.
+
+    A client waiting for `100 Continue` has sent nothing yet: it gets the answer instead, and
+    the connection closes rather than read a body it would then send for nothing."""
+    if not receiver.started and headers.get(b"expect", b"").lower() == b"100-continue":
+        return False
     declared = headers.get(b"content-length", b"")
     if declared.isdigit() and int(declared) > DRAIN_MAX_BYTES:
         return False
