@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
@@ -85,16 +85,25 @@ async def read_body(request: Request, headers: dict[bytes, bytes], limit: int) -
             raise bad_request(f"Content-Length is not a number: {declared!r}")
         if int(declared) > limit:
             raise ApiError(413, f"body of {declared} bytes is over the limit of {limit} bytes")
+    # ASGI's receive directly: Starlette's `Request.stream()` is an async generator around it,
+    # which costs a fifth of the whole body read for the one-chunk bodies serving sees.
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise bad_request("client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        if chunk:
             size += len(chunk)
             if size > limit:
                 raise ApiError(413, f"body is over the limit of {limit} bytes")
             chunks.append(chunk)
-    except ClientDisconnect as exc:
-        raise bad_request("client disconnected while sending the body") from exc
+        if not message.get("more_body", False):
+            break
+    if not chunks:
+        return b""
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
