@@ -46,6 +46,7 @@ _INT_RANGE = {
     if d is not None and d.kind in "iu"
 }
 _FP16_MAX = float(np.finfo(np.float16).max)
+_F32_MAX = float(np.finfo(np.float32).max)
 _MAX_DEPTH = 32
 
 
@@ -175,6 +176,10 @@ def tensor(t: Any, i: int, binary: Binary | None) -> tuple[str, list[int], np.nd
         if len(values) != prod(shape):
             raise bad(f"{what}: shape {shape} holds {prod(shape)} values, data has {len(values)}")
         _check_kind(values, datatype, f"{what}.data")
+        # One Python comparison per value (NaN fails it, so does inf) beats numpy's checks on
+        # the few values of a typical request; to_float32 then only words the refusal.
+        if all(-_F32_MAX <= v <= _F32_MAX for v in values):
+            return name, shape, np.array(values, dtype=np.float32)
     return name, shape, to_float32(values, f"{what}.data")
 
 
