@@ -1,16 +1,20 @@
-"""Serving: tradeloop's gateway vs `mlflow models serve` on the same registered model.
+"""Serving: tradeloop's gateway beside `mlflow models serve` and a bare Starlette server.
 
-The same trained model is served three ways, one process each on loopback: MLflow's scoring
-server with the `onnx` flavor, MLflow's with the native LightGBM flavor (the same parameters refit
-on the same rows), and `tradeloop serve` (routing, prediction log and metrics on). The same
-single-row `/invocations` payload (`dataframe_split`) is driven by wrk at 8 connections, then a
-1,000-row payload gives rows/s. Targets: >= 4x the onnx flavor's req/s, >= 25x the LightGBM
-flavor's, p99 <= 5 ms, 0 errors, >= 200,000 rows/s.
+The same trained model is served four ways, one process each on loopback: MLflow's scoring
+server with the `onnx` flavor, MLflow's with the native LightGBM flavor (the same parameters
+refit on the same rows), `bench/bare_server.py` (Starlette + onnxruntime and nothing else: the
+practical limit on this machine), and `tradeloop serve` (routing, prediction log and metrics
+on). The same single-row `/invocations` payload (`dataframe_split`) is driven by wrk at 8
+connections, then a 1,000-row payload gives rows/s. The gateway also gets the single row over
+the Open Inference Protocol, as JSON and as binary tensors. Targets: single row >= the bare
+server's req/s with p99 <= 2 ms (or <= 1.2x the bare server's p99 when that is higher), 0
+errors, >= 400,000 rows/s.
 
-    .venv/bin/python bench/serving.py [--duration 10] [--quick]
+    .venv/bin/python bench/serving.py [--duration 10] [--quick] [--no-mlflow] [--profile]
     .venv/bin/python bench/serving.py --tracing [--quick]   # tracing off vs 1% sampled
 
-Needs wrk (Debian package `wrk`).
+`--profile` runs the gateway once more under cProfile through a single-row wrk run and
+prints where the time per request goes. Needs wrk (Debian package `wrk`).
 """
 
 from __future__ import annotations
@@ -20,20 +24,23 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 
 VENV_BIN = Path(sys.executable).parent
+BENCH = Path(__file__).parent
 WRK_LUA = """wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = io.open("{body}"):read("*a")
+{headers}
+wrk.body = io.open("{body}", "rb"):read("*a")
 """
 
 
@@ -109,9 +116,17 @@ def prepare(tmp: Path) -> tuple[Path, dict[str, str], list[str], np.ndarray]:
     return project.root, env, spec.feature_names, X
 
 
-def wrk(url: str, body: Path, duration: int, connections: int = 8) -> dict[str, float]:
+def wrk(
+    url: str,
+    body: Path,
+    duration: int,
+    connections: int = 8,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
     lua = body.with_suffix(".lua")
-    lua.write_text(WRK_LUA.format(body=body))
+    given = headers if headers is not None else {"Content-Type": "application/json"}
+    lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in given.items())
+    lua.write_text(WRK_LUA.format(body=body, headers=lines))
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
         capture_output=True,
@@ -149,10 +164,102 @@ def run_server(
     return proc
 
 
+def onnx_file(env: dict[str, str], tmp: Path) -> Path:
+    """The registered version's ONNX file, for the bare server."""
+    import mlflow
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    local = mlflow.artifacts.download_artifacts("models:/bench/1", dst_path=str(tmp / "onnx"))
+    return next(Path(local).rglob("*.onnx"))
+
+
+def bodies(tmp: Path, features: list[str], X: np.ndarray) -> dict[str, tuple[Path, dict[str, str]]]:
+    """name -> (body file, headers) for the payloads the bench sends."""
+    json_type = {"Content-Type": "application/json"}
+    out: dict[str, tuple[Path, dict[str, str]]] = {}
+    for name, n in (("one", 1), ("batch", 1000)):
+        path = tmp / f"{name}.json"
+        split = {"dataframe_split": {"columns": features, "data": X[:n].tolist()}}
+        path.write_text(json.dumps(split))
+        out[name] = (path, json_type)
+    row = X[:1].astype(np.float32)
+    tensor = {"name": "input", "shape": list(row.shape), "datatype": "FP32"}
+    v2_json = tmp / "v2.json"
+    v2_json.write_text(json.dumps({"inputs": [{**tensor, "data": row.reshape(-1).tolist()}]}))
+    out["v2 json"] = (v2_json, json_type)
+    head = json.dumps(
+        {
+            "inputs": [{**tensor, "parameters": {"binary_data_size": row.nbytes}}],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    v2_bin = tmp / "v2.bin"
+    v2_bin.write_bytes(head + row.tobytes())
+    out["v2 binary"] = (v2_bin, {"Inference-Header-Content-Length": str(len(head))})
+    return out
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def profile(
+    root: Path, env: dict[str, str], body: tuple[Path, dict[str, str]], duration: int
+) -> str:
+    """The gateway under cProfile through one single-row wrk run: where a request's time goes,
+    per request (cProfile's own overhead inflates the Python-heavy parts)."""
+    import pstats
+
+    port, out = free_port(), root / "gateway.prof"
+    cmd = [str(VENV_BIN / "python"), "-m", "cProfile", "-o", str(out), str(VENV_BIN / "tradeloop")]
+    proc = run_server(
+        [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)], env, root, port, "/readyz"
+    )
+    try:
+        wrk(f"http://127.0.0.1:{port}/invocations", body[0], duration, headers=body[1])
+    finally:
+        stop(proc)
+    if not out.exists():
+        return "(no profile written)"
+    stats: dict[Any, Any] = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
+    n = max(
+        (
+            nc
+            for (f, _, name), (_, nc, *_) in stats.items()
+            if f.endswith("gateway.py") and name == "run"
+        ),
+        default=0,
+    )
+    if not n:
+        return "(no request was profiled)"
+    keep = ("tradeloop/serving", "uvicorn/protocols", "starlette", "onnxruntime", "prometheus")
+    rows = sorted(
+        (
+            (ct, tt, nc, f, line, name)
+            for (f, line, name), (_, nc, tt, ct, _) in stats.items()
+            if nc >= n // 2 and (any(k in f for k in keep) or "orjson" in name or "numpy" in name)
+        ),
+        reverse=True,
+    )
+    lines = [f"{n} requests; per request: cumulative us, own us, calls per request, function"]
+    for ct, tt, nc, f, line, name in rows[:40]:
+        short = "/".join(Path(f).parts[-2:]) if "/" in f else f
+        lines.append(
+            f"{ct / n * 1e6:>9.1f} {tt / n * 1e6:>8.1f} {nc / n:>6.1f}  {name}  {short}:{line}"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="3 s per run")
+    ap.add_argument("--no-mlflow", action="store_true", help="skip the two mlflow serve rows")
+    ap.add_argument("--profile", action="store_true", help="profile the gateway (cProfile)")
     ap.add_argument(
         "--tracing", action="store_true", help="only: tradeloop with tracing off vs 1%% sampled"
     )
@@ -167,89 +274,84 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         root, env, features, X = prepare(tmp)
-        one = tmp / "one.json"
-        one.write_text(
-            json.dumps({"dataframe_split": {"columns": features, "data": X[:1].tolist()}})
-        )
-        batch = tmp / "batch.json"
-        batch.write_text(
-            json.dumps({"dataframe_split": {"columns": features, "data": X[:1000].tolist()}})
-        )
+        payload = bodies(tmp, features, X)
         if args.tracing:
             from bench_tracing import tracing_rows
 
-            tracing_rows(root, env, one, duration, wrk, run_server, free_port)
+            tracing_rows(root, env, payload["one"][0], duration, wrk, run_server, free_port)
             return
-        servers = {
-            "mlflow serve (onnx flavor)": (
-                [
-                    "mlflow",
-                    "models",
-                    "serve",
-                    "-m",
-                    "models:/bench/1",
-                    "--env-manager",
-                    "local",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                ],
+        mlflow_cmd = ["mlflow", "models", "serve", "--env-manager", "local", "-h", "127.0.0.1"]
+        servers: dict[str, tuple[list[str], str, list[str]]] = {
+            "bare starlette + onnxruntime": (
+                [str(VENV_BIN / "python"), str(BENCH / "bare_server.py"), str(onnx_file(env, tmp))],
                 "/ping",
-            ),
-            "mlflow serve (lightgbm flavor)": (
-                [
-                    "mlflow",
-                    "models",
-                    "serve",
-                    "-m",
-                    "models:/bench-lgbm/1",
-                    "--env-manager",
-                    "local",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                ],
-                "/ping",
+                [],
             ),
             "tradeloop serve": (
                 [str(VENV_BIN / "tradeloop"), "serve", "--host", "127.0.0.1", "--port"],
                 "/readyz",
+                ["v2 json", "v2 binary"],
             ),
         }
+        if not args.no_mlflow:
+            servers["mlflow serve (onnx flavor)"] = (
+                [*mlflow_cmd, "-m", "models:/bench/1", "-p"],
+                "/ping",
+                [],
+            )
+            servers["mlflow serve (lightgbm flavor)"] = (
+                [*mlflow_cmd, "-m", "models:/bench-lgbm/1", "-p"],
+                "/ping",
+                [],
+            )
         results: dict[str, dict[str, float]] = {}
-        for name, (cmd, ready) in servers.items():
+        for name, (cmd, ready, extra) in servers.items():
             port = free_port()
             proc = run_server([*cmd, str(port)], env, root, port, ready)
             try:
                 url = f"http://127.0.0.1:{port}/invocations"
-                wrk(url, one, 1)  # warm up
-                r = wrk(url, one, duration)
-                b = wrk(url, batch, duration)
+                wrk(url, payload["one"][0], 1)  # warm up
+                r = wrk(url, payload["one"][0], duration)
+                b = wrk(url, payload["batch"][0], duration)
                 r["rows_per_s"] = b["rps"] * 1000
                 r["batch_errors"] = b["errors"]
                 results[name] = r
+                for kind in extra:
+                    v2 = f"http://127.0.0.1:{port}/v2/models/bench/infer"
+                    body, headers = payload[kind]
+                    r = wrk(v2, body, duration, headers=headers)
+                    results[f"{name}, {kind} (/v2)"] = {
+                        **r,
+                        "rows_per_s": float("nan"),
+                        "batch_errors": 0,
+                    }
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-    print(f"\n{'server':<32}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'rows/s':>12}")
+                stop(proc)
+        report = profile(root, env, payload["one"], duration) if args.profile else ""
+    print(f"\n{'server':<40}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'rows/s':>12}")
     for name, r in results.items():
         print(
-            f"{name:<32}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
+            f"{name:<40}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
             f"{r['errors'] + r['batch_errors']:>8.0f}{r['rows_per_s']:>12.0f}"
         )
-    ours = results["tradeloop serve"]
-    onnx_x = ours["rps"] / max(results["mlflow serve (onnx flavor)"]["rps"], 1e-9)
-    lgbm_x = ours["rps"] / max(results["mlflow serve (lightgbm flavor)"]["rps"], 1e-9)
-    print(f"\ntradeloop vs onnx flavor: {onnx_x:.1f}x (target >= 4x)")
-    print(f"tradeloop vs lightgbm flavor: {lgbm_x:.1f}x (target >= 25x)")
+    ours, bare = results["tradeloop serve"], results["bare starlette + onnxruntime"]
+    p99_target = max(2.0, 1.2 * bare["p99"])
     print(
-        f"tradeloop p99 {ours['p99']:.2f} ms (target <= 5 ms); errors "
-        f"{ours['errors'] + ours['batch_errors']:.0f} (target 0); batch "
-        f"{ours['rows_per_s']:.0f} rows/s (target >= 200,000)"
+        f"\ntradeloop vs bare server: {ours['rps'] / max(bare['rps'], 1e-9):.2f}x req/s "
+        f"(target >= 1.0x), p99 {ours['p99']:.2f} ms vs {bare['p99']:.2f} ms "
+        f"(target <= {p99_target:.2f} ms)"
     )
+    for name, target in (("onnx", 4), ("lightgbm", 25)):
+        other = results.get(f"mlflow serve ({name} flavor)")
+        if other:
+            x = ours["rps"] / max(other["rps"], 1e-9)
+            print(f"tradeloop vs mlflow serve ({name} flavor): {x:.1f}x (target >= {target}x)")
+    print(
+        f"errors {ours['errors'] + ours['batch_errors']:.0f} (target 0); batch "
+        f"{ours['rows_per_s']:.0f} rows/s (target >= 400,000)"
+    )
+    if report:
+        print("\nprofile of the gateway, single row (cProfile):\n" + report)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def test_health_and_server_metadata(client: httpx.Client) -> None:
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     meta = client.get("/v2").json()
-    assert meta["name"] == "tradeloop" and meta["extensions"] == []
+    assert meta["name"] == "tradeloop" and meta["extensions"] == ["binary_tensor_data"]
 
 
 def test_model_metadata(client: httpx.Client) -> None:
@@ -92,7 +92,7 @@ def test_versioned_infer_uses_that_version(client: httpx.Client) -> None:
                     {"name": "input", "shape": [1, 3], "datatype": "BYTES", "data": ["a", "b", "c"]}
                 ]
             },
-            "not numeric",
+            "cannot take",
         ),
         (
             {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2]}]},

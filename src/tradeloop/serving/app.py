@@ -24,7 +24,7 @@ from starlette.responses import Response
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.gateway import Gateway, ok
 from tradeloop.serving.hot_routes import GatewayApp, hot_routes
-from tradeloop.serving.http import ApiError, JSONResponse, error_body
+from tradeloop.serving.http import ApiError, JSONResponse, discard_body, error_body
 from tradeloop.serving.metrics import CONTENT_TYPE
 from tradeloop.serving.openapi import Open, openapi_document
 from tradeloop.serving.protocol import DocContext, Op, Reply, ServingProtocol
@@ -159,6 +159,8 @@ def create_app(
         else:
             message = exc.detail
         err = ApiError(exc.status_code, message, headers=dict(exc.headers or {}))
+        if not await discard_body(request):
+            err.headers = {**(err.headers or {}), "connection": "close"}
         gw.metrics.observe_request("<unmatched>", gw.model_name, "", "", exc.status_code, 0.0)
         return JSONResponse(
             error_body(err, style), status_code=exc.status_code, headers=err.headers

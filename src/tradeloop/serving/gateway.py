@@ -25,7 +25,7 @@ from tradeloop.observability import tracing
 from tradeloop.serving.auth import Auth
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.error_log import is_store_error, store_unavailable
-from tradeloop.serving.http import ApiError, JSONResponse, error_response
+from tradeloop.serving.http import ApiError, BodyReceiver, JSONResponse, drain, error_response
 from tradeloop.serving.inputs import Rows, matrix_for
 from tradeloop.serving.metrics import GatewayMetrics
 from tradeloop.serving.models import ModelManager, Served, Snapshot
@@ -262,6 +262,8 @@ class Gateway:
         telemetry = self.telemetry
 
         async def run(request: Request) -> Response:
+            receiver = BodyReceiver(request.receive)
+            request = Request(request.scope, receiver)
             ctx = Ctx(dict(request.scope["headers"]))
             ctx.request_id = self.request_id(ctx)
             tel = telemetry.begin(route, request.method, ctx)
@@ -279,6 +281,8 @@ class Gateway:
                         ApiError(500, "internal error; see the gateway log"), style
                     )
             extra = response.raw_headers
+            if not receiver.done and not await drain(receiver, ctx.headers):
+                extra.append((b"connection", b"close"))
             extra.append((b"x-request-id", ctx.request_id.encode("latin-1")))
             if ctx.variant:
                 extra.append((b"x-tradeloop-variant", ctx.variant.encode()))

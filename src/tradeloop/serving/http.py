@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message, Receive
 
 ERROR_CODES = {
     400: "BAD_REQUEST",
@@ -26,6 +27,10 @@ ERROR_CODES = {
     503: "TEMPORARILY_UNAVAILABLE",
 }
 JSON = "application/json"
+# An early refusal (413, 415, 401, ...) reads and discards what is left of the body, up to this
+# much, before answering: a client still sending (urllib sends `Connection: close`, after which
+# the server closes at once) would otherwise see a connection reset instead of the answer.
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
 
 
 class ApiError(Exception):
@@ -80,17 +85,69 @@ async def read_body(request: Request, headers: dict[bytes, bytes], limit: int) -
             raise bad_request(f"Content-Length is not a number: {declared!r}")
         if int(declared) > limit:
             raise ApiError(413, f"body of {declared} bytes is over the limit of {limit} bytes")
+    # ASGI's receive directly: Starlette's `Request.stream()` is an async generator around it,
+    # which costs a fifth of the whole body read for the one-chunk bodies serving sees.
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise bad_request("client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        if chunk:
             size += len(chunk)
             if size > limit:
                 raise ApiError(413, f"body is over the limit of {limit} bytes")
             chunks.append(chunk)
-    except ClientDisconnect as exc:
-        raise bad_request("client disconnected while sending the body") from exc
+        if not message.get("more_body", False):
+            break
+    if not chunks:
+        return b""
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class BodyReceiver:
+    """The ASGI `receive`, remembering whether the body has been read to its end."""
+
+    __slots__ = ("_receive", "done", "started")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.done = False
+        self.started = False  # the first receive is what sends `100 Continue`
+
+    async def __call__(self) -> Message:
+        self.started = True
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.done = True
+        return message
+
+
+async def drain(receiver: BodyReceiver, headers: dict[bytes, bytes]) -> bool:
+    """Discard the rest of the body before an error answer; False when it is over
+    `DRAIN_MAX_BYTES` (declared or counted) and the connection should close instead.
+
+    A client waiting for `100 Continue` has sent nothing yet: it gets the answer instead, and
+    the connection closes rather than read a body it would then send for nothing."""
+    if not receiver.started and headers.get(b"expect", b"").lower() == b"100-continue":
+        return False
+    declared = headers.get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > DRAIN_MAX_BYTES:
+        return False
+    seen = 0
+    while not receiver.done:
+        seen += len((await receiver()).get("body", b""))
+        if seen > DRAIN_MAX_BYTES:
+            return False
+    return True
+
+
+async def discard_body(request: Request) -> bool:
+    """`drain` for a request nothing has read yet (an unmatched route)."""
+    receiver = BodyReceiver(request.receive)
+    return await drain(receiver, dict(request.scope["headers"]))
 
 
 def parse_json(body: bytes) -> Any:

@@ -2,31 +2,31 @@
 
 A request carries either one tensor `input` of shape [N, n_features] (features in the order
 model metadata lists under `parameters.feature_names`), or one tensor per feature, named for
-it, of shape [N] or [N, 1]. Any numeric datatype is accepted and scored as float32; `data` may
-be flat (row-major) or nested. The answer has one output, `prediction`, FP32, shape [N].
-Errors are `{"error": "..."}` as the protocol says. `.../versions/{version}/...` addresses the
-variant currently serving that version.
+it, of shape [N] or [N, 1]. Any numeric datatype is accepted and scored as float32, as JSON
+`data` (flat or nested) or binary (`v2_tensors` says how each datatype converts). The answer
+has one output, `prediction`, FP32, shape [N]: JSON `data`, or binary data after the JSON when
+the request asks (`binary_data` on the output, or `binary_data_output`), with the JSON's length
+in the `Inference-Header-Content-Length` response header. `id` and the request's `parameters`
+come back in the answer. Errors are `{"error": "..."}` as the protocol says.
+`.../versions/{version}/...` addresses the variant currently serving that version.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from math import prod
 from typing import Any
 
-import numpy as np
+import orjson
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.gateway import Gateway, Scored, off_loop, ok
-from tradeloop.serving.http import ApiError, parse_json, read_body, require_json
-from tradeloop.serving.inputs import Rows, check_unique, to_float32
+from tradeloop.serving.http import JSON, ApiError, media_type, parse_json, read_body
 from tradeloop.serving.models import Served
 from tradeloop.serving.protocol import (
-    JSON,
     Base,
     Call,
     DocContext,
@@ -37,122 +37,70 @@ from tradeloop.serving.protocol import (
 )
 from tradeloop.serving.runtime import INPUT_NAME, OUTPUT_NAME
 from tradeloop.serving.schemas_v2 import schemas
+from tradeloop.serving.v2_tensors import NUMERIC, Binary, Tensors, flat_numbers, parse_infer
+from tradeloop.serving.v2_tensors import bad as _bad
 
-NUMERIC = frozenset(
-    {
-        "FP16",
-        "FP32",
-        "FP64",
-        "INT8",
-        "INT16",
-        "INT32",
-        "INT64",
-        "UINT8",
-        "UINT16",
-        "UINT32",
-        "UINT64",
-    }
-)
 PLATFORM = "onnxruntime_onnx"
-_MAX_DEPTH = 32
+BINARY = "application/octet-stream"
+HEADER_LENGTH = "inference-header-content-length"
+EXTENSIONS = ["binary_tensor_data"]
+__all__ = ["NUMERIC", "Binary", "V2Protocol", "factory", "flat_numbers", "parse_infer"]
 
 
-def _bad(message: str) -> ApiError:
-    return ApiError(400, message)
+def json_length(headers: dict[bytes, bytes]) -> int | None:
+    """The JSON header's length of a binary request (None: the body is all JSON).
 
-
-def flat_numbers(data: Any, what: str) -> list[float | int]:
-    """Flat or nested lists of numbers to one flat list (row-major), refusing anything else."""
-    if not isinstance(data, list):
-        raise _bad(f"{what} must be an array of numbers")
-    if all(type(v) is float or type(v) is int for v in data):
-        return data
-    out: list[float | int] = []
-
-    def walk(node: list[Any], depth: int) -> None:
-        if depth > _MAX_DEPTH:
-            raise _bad(f"{what} is nested too deeply")
-        for v in node:
-            t = type(v)
-            if t is float or t is int:
-                out.append(v)
-            elif t is list:
-                walk(v, depth + 1)
-            else:
-                kind = (
-                    "null"
-                    if v is None
-                    else {bool: "boolean", str: "string", dict: "object"}.get(t, t.__name__)
-                )
-                raise _bad(f"{what} must hold numbers only, found a {kind}")
-
-    walk(data, 0)
-    return out
-
-
-def _tensor(t: Any, i: int) -> tuple[str, list[int], np.ndarray]:
-    what = f"inputs[{i}]"
-    if not isinstance(t, dict):
-        raise _bad(f"{what} must be an object with name, shape, datatype and data")
-    missing = [k for k in ("name", "shape", "datatype", "data") if k not in t]
-    if missing:
-        raise _bad(f"{what} is missing {missing}")
-    name, shape, datatype = t["name"], t["shape"], t["datatype"]
-    if not isinstance(name, str) or not name:
-        raise _bad(f"{what}.name must be a non-empty string")
-    what = f"input '{name}'"
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise _bad(f"{what}: shape must be an array of non-negative integers")
-    if datatype not in NUMERIC:
-        raise _bad(
-            f"{what}: datatype {datatype!r} is not numeric; send FP32 (or another number type)"
+    JSON may come without a Content-Type, as tritonclient sends it and KServe and Triton take
+    it; a binary request is `application/octet-stream` or, again, untyped.
+    """
+    mime, params = media_type(headers)
+    raw = headers.get(HEADER_LENGTH.encode())
+    if mime not in ("", JSON) and (raw is None or mime != BINARY):
+        need = "with" if mime == BINARY else "or application/octet-stream with"
+        raise ApiError(
+            415,
+            f"Content-Type must be application/json ({need} Inference-Header-Content-Length "
+            f"for binary tensors), got {mime}",
         )
-    if "parameters" in t and not isinstance(t["parameters"], dict):
-        raise _bad(f"{what}: parameters must be an object")
-    flat = flat_numbers(t["data"], f"{what}.data")
-    if len(flat) != prod(shape):
-        raise _bad(f"{what}: shape {shape} holds {prod(shape)} values, data has {len(flat)}")
-    return name, shape, to_float32(flat, f"{what}.data")
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise ApiError(415, f"only UTF-8 is supported, got charset={charset}")
+    if raw is None:
+        return None
+    text = raw.decode("latin-1")
+    if not text.isdigit():
+        raise _bad(f"Inference-Header-Content-Length is not a number: {text!r}")
+    return int(text)
 
 
-def parse_infer(doc: Any) -> Rows:
-    if not isinstance(doc, dict):
-        raise _bad("the body must be a JSON object with 'inputs'")
-    if "id" in doc and not isinstance(doc["id"], str):
-        raise _bad("id must be a string")
-    if "parameters" in doc and not isinstance(doc["parameters"], dict):
-        raise _bad("parameters must be an object")
-    outputs = doc.get("outputs")
-    if outputs is not None:
-        if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
-            raise _bad("outputs must be an array of objects with a name")
-        for o in outputs:
-            if o.get("name") != OUTPUT_NAME:
-                raise _bad(
-                    f"unknown output {o.get('name')!r}; the model has one output, 'prediction'"
-                )
-    inputs = doc.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise _bad("inputs must be a non-empty array of tensors")
-    tensors = [_tensor(t, i) for i, t in enumerate(inputs)]
-    if len(tensors) == 1 and tensors[0][0] == INPUT_NAME:
-        _, shape, values = tensors[0]
-        if len(shape) != 2:
-            raise _bad(f"input 'input': shape must be [N, n_features], got {shape}")
-        if shape[0] == 0:
-            raise _bad("input 'input' has no rows")
-        return Rows(None, values.reshape(shape))
-    names = [name for name, _, _ in tensors]
-    if INPUT_NAME in names:
-        raise _bad("send either one tensor 'input' or one tensor per feature, not both")
-    check_unique(names, "input names")
-    n_rows = {shape[0] if shape else -1 for _, shape, _ in tensors}
-    for name, shape, _ in tensors:
-        if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
-            raise _bad(f"input '{name}': a per-feature tensor has shape [N] or [N, 1], got {shape}")
-    if len(n_rows) != 1 or 0 in n_rows:
-        raise _bad(f"per-feature tensors must have the same, non-zero N; got {sorted(n_rows)}")
-    return Rows(tuple(names), np.stack([v for _, _, v in tensors], axis=1))
+def split_body(raw: bytes, header: int | None) -> tuple[Any, Binary | None]:
+    """The request's JSON document and its binary part."""
+    if header is None:
+        return parse_json(raw), None
+    if header > len(raw):
+        raise _bad(
+            f"Inference-Header-Content-Length {header} is more than the body's {len(raw)} bytes"
+        )
+    return parse_json(raw[:header]), Binary(raw[header:])
+
+
+def answer(doc: Any, tensors: Tensors, scored: Scored, model_name: str) -> Response:
+    """The response document; `prediction` as binary data after it when asked for."""
+    y = scored.predictions
+    body: dict[str, Any] = {"model_name": model_name, "model_version": scored.served.version}
+    if "id" in doc:
+        body["id"] = doc["id"]
+    if tensors.parameters:
+        body["parameters"] = tensors.parameters
+    out: dict[str, Any] = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [len(y)]}
+    body["outputs"] = [out]
+    if not tensors.binary_output:
+        out["data"] = y.tolist()
+        return ok(body)
+    data = y.astype("<f4", copy=False).tobytes()
+    out["parameters"] = {"binary_data_size": len(data)}
+    head = orjson.dumps(body)
+    return Response(head + data, media_type=BINARY, headers={HEADER_LENGTH: str(len(head))})
 
 
 NAME = "v2"
@@ -214,7 +162,9 @@ class V2Protocol(Base):
         async def server_metadata(request: Request, ctx: Ctx) -> Response:
             from importlib.metadata import version
 
-            return ok({"name": "tradeloop", "version": version("tradeloop"), "extensions": []})
+            return ok(
+                {"name": "tradeloop", "version": version("tradeloop"), "extensions": EXTENSIONS}
+            )
 
         async def model_metadata(request: Request, ctx: Ctx) -> Response:
             served = variant_for(request)
@@ -250,29 +200,19 @@ class V2Protocol(Base):
             if served is not None:
                 await gw.authorize_pinned(ctx, served)
                 override = served.variant
-            require_json(ctx.headers)
+            header = json_length(ctx.headers)
             raw = await read_body(request, ctx.headers, limit)
             key = gw.key(ctx)
 
-            def work() -> tuple[Any, Scored]:
-                doc = parse_json(raw)
-                rows = parse_infer(doc)
-                return doc, gw.score(
-                    rows, ctx, route="/v2/models/{name}/infer", key=key, override=override
+            def work() -> Response:
+                doc, binary = split_body(raw, header)
+                tensors = parse_infer(doc, binary, OUTPUT_NAME)
+                scored = gw.score(
+                    tensors.rows, ctx, route="/v2/models/{name}/infer", key=key, override=override
                 )
+                return answer(doc, tensors, scored, gw.model_name)
 
-            doc, scored = await off_loop(work, len(raw))
-            y = scored.predictions
-            body: dict[str, Any] = {
-                "model_name": gw.model_name,
-                "model_version": scored.served.version,
-                "outputs": [
-                    {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [len(y)], "data": y.tolist()}
-                ],
-            }
-            if "id" in doc:
-                body["id"] = doc["id"]
-            return ok(body)
+            return await off_loop(work, len(raw))
 
         ready, not_ready = Reply("Ready", "Ready"), Reply("Ready", "Not ready")
         ops = [

@@ -13,7 +13,11 @@ from tradeloop.serving.schemas import F32, feature_name, fixed, sized
 
 __all__ = ["schemas"]
 
-DATATYPES = Literal["FP32", "FP64", "FP16", "INT32", "INT64"]
+# The number types a request may use (BOOL and BYTES are refused: see `v2_tensors`).
+DATATYPES = Literal[
+    "FP32", "FP64", "FP16", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"
+]
+FLOATS = Literal["FP32", "FP64"]  # the one-row forms below: their data are any float32 numbers
 
 
 class ServerMetadata(Open):
@@ -61,6 +65,7 @@ class InferResponse(Open):
     model_name: str
     model_version: str = ""
     id: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
     outputs: list[OutputTensor]
 
 
@@ -82,13 +87,13 @@ def schemas(features: Sequence[str]) -> list[type[BaseModel]]:
     class MatrixRow(BaseModel):
         name: Literal["input"]
         shape: fixed({"enum": [[1, n]]}, int)  # type: ignore[valid-type]  # built at run time
-        datatype: DATATYPES
+        datatype: FLOATS
         data: sized(F32, n, n)  # type: ignore[valid-type]  # built at run time
 
     class ColumnRow(BaseModel):
         name: feature_name(features)  # type: ignore[valid-type]  # a Literal built at run time
         shape: fixed({"enum": [[1]]}, int)  # type: ignore[valid-type]  # built at run time
-        datatype: DATATYPES
+        datatype: FLOATS
         data: sized(F32, 1, 1)  # type: ignore[valid-type]  # built at run time
 
     class InferRequest(BaseModel):
