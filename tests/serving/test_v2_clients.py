@@ -4,7 +4,6 @@ gateway. Every answer is checked against the ONNX model run by onnxruntime here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,8 +11,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import tritonclient.http as triton
-from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
-from kserve.protocol.infer_type import RequestedOutput
 from tritonclient.utils import InferenceServerException
 
 X = np.array([[0.01, 0.02, 0.015], [-0.03, 0.0, 0.02]], dtype=np.float32)
@@ -123,38 +120,72 @@ def test_bool_and_bytes_are_refused_naming_the_tensor(
     assert f"input 'input': '{datatype}' is a datatype the model cannot take" in str(err.value)
 
 
+# The kserve SDK registers KServe's grpc_predict_v2.proto in protobuf's default pool, and
+# tritonclient[grpc] (the gRPC tests) registers Triton's, both as package `inference`: one
+# process cannot import both. So the kserve client runs in a fresh interpreter.
+KSERVE_SESSION = """
+import asyncio, json, sys
+import numpy as np
+from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+from kserve.protocol.infer_type import RequestedOutput
+
+url, X = sys.argv[1], np.array(json.loads(sys.argv[2]), dtype=np.float32)
+
+async def session():
+    async with InferenceRESTClient(RESTConfig(protocol="v2")) as client:
+        out = {
+            "live": await client.is_server_live(url),
+            "ready": await client.is_server_ready(url),
+            "model_ready": await client.is_model_ready(url, "demo"),
+        }
+        as_json = await client.infer(
+            url,
+            InferRequest("demo", [InferInput("input", list(X.shape), "FP32", X)], "k-1"),
+            model_name="demo",
+        )
+        inp = InferInput("input", list(X.shape), "FP32")
+        inp.set_data_from_numpy(X)  # binary_data=True
+        headers = {}
+        binary = await client.infer(
+            url,
+            InferRequest(
+                "demo", [inp], request_outputs=[RequestedOutput("prediction", {"binary_data": True})]
+            ),
+            model_name="demo",
+            response_headers=headers,
+        )
+        out.update(
+            id=as_json.id,
+            model_name=as_json.model_name,
+            json_out=as_json.outputs[0].as_numpy().tolist(),
+            binary_out=binary.outputs[0].as_numpy().tolist(),
+            headers={k.lower(): v for k, v in headers.items()},
+        )
+        return out
+
+print(json.dumps(asyncio.run(session())))
+"""
+
+
 def test_kserve_rest_client(stack: Any, expected: Any) -> None:
     """InferenceRESTClient with its defaults, but for the v2 protocol (its default is v1)."""
+    import json
+    import subprocess
+    import sys
 
-    async def session() -> tuple[Any, ...]:
-        async with InferenceRESTClient(RESTConfig(protocol="v2")) as client:
-            live = await client.is_server_live(stack.url)
-            ready = await client.is_server_ready(stack.url)
-            model_ready = await client.is_model_ready(stack.url, "demo")
-            as_json = await client.infer(
-                stack.url,
-                InferRequest("demo", [InferInput("input", list(X.shape), "FP32", X)], "k-1"),
-                model_name="demo",
-            )
-            inp = InferInput("input", list(X.shape), "FP32")
-            inp.set_data_from_numpy(X)  # binary_data=True
-            binary = await client.infer(
-                stack.url,
-                InferRequest(
-                    "demo",
-                    [inp],
-                    request_outputs=[RequestedOutput("prediction", {"binary_data": True})],
-                ),
-                model_name="demo",
-                response_headers=(headers := {}),
-            )
-            return live, ready, model_ready, as_json, binary, headers
-
-    live, ready, model_ready, as_json, binary, headers = asyncio.run(session())
-    assert live and ready and model_ready
-    assert as_json.id == "k-1" and as_json.model_name == "demo"
-    np.testing.assert_allclose(as_json.outputs[0].as_numpy(), expected(X), rtol=1e-6)
+    proc = subprocess.run(
+        [sys.executable, "-c", KSERVE_SESSION, str(stack.url), json.dumps(X.tolist())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.splitlines()[-1])
+    assert got["live"] and got["ready"] and got["model_ready"]
+    assert got["id"] == "k-1" and got["model_name"] == "demo"
+    np.testing.assert_allclose(np.array(got["json_out"]), expected(X), rtol=1e-6)
     # a binary answer: the JSON's length in the header, then 2 float32 values after it
+    headers = got["headers"]
     assert headers["content-type"] == "application/octet-stream"
     assert int(headers["inference-header-content-length"]) + 8 == int(headers["content-length"])
-    np.testing.assert_allclose(binary.outputs[0].as_numpy(), expected(X), rtol=1e-6)
+    np.testing.assert_allclose(np.array(got["binary_out"]), expected(X), rtol=1e-6)
