@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloop.errors import HashMismatch, NotFound, RuntimeFailure
 from tradeloop.faults import crash_point
+from tradeloop.registry.mlflow_store import ensure_mlflow_store
 from tradeloop.registry.tracking import TrackedRun, open_run, quiet_mlflow
 
 if TYPE_CHECKING:
@@ -105,6 +106,8 @@ class Registry:
         """A registry on its own client; the store is both tracking and model registry."""
         quiet_mlflow()
         from mlflow import MlflowClient
+
+        ensure_mlflow_store(tracking_uri)
 
         return cls(
             MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri), artifact_root

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from tradeloop.clock import Clock
 from tradeloop.store.audit import AuditEntry, AuditLog, Verification
-from tradeloop.store.engine import make_engine, migrate
+from tradeloop.store.engine import ensure_schema, make_engine, migrate
 
 __all__ = ["AuditEntry", "AuditLog", "Store", "Verification"]
 
@@ -24,6 +24,8 @@ class Store:
 
     @classmethod
     def open(cls, url: str, clock: Clock, *, run_migrations: bool = True) -> Store:
+        if run_migrations:
+            ensure_schema(url)
         engine = make_engine(url)
         if run_migrations:
             migrate(engine)
