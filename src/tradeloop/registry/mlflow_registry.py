@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloop.errors import HashMismatch, NotFound, RuntimeFailure
 from tradeloop.faults import crash_point
-from tradeloop.registry.mlflow_store import ensure_mlflow_store
 from tradeloop.registry.tracking import TrackedRun, open_run, quiet_mlflow
 
 if TYPE_CHECKING:
@@ -106,6 +105,8 @@ class Registry:
         """A registry on its own client; the store is both tracking and model registry."""
         quiet_mlflow()
         from mlflow import MlflowClient
+
+        from tradeloop.registry.mlflow_store import ensure_mlflow_store
 
         ensure_mlflow_store(tracking_uri)
 

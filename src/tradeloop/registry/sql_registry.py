@@ -3,7 +3,8 @@
 `tradeloop deploy`, `models list` and `models show` must answer within 2 s, and importing
 MLflow and starting its client (which checks both store schemas against ~50 migrations) takes
 about 2.5 s on an idle machine, over 8 s under load. The answers they need are a few rows, so
-for SQL tracking stores they are read with SQLAlchemy core from the tables `alias_reader`
+for SQL tracking stores they are read (stdlib sqlite3 for SQLite files, SQLAlchemy core
+else) from the tables `alias_reader`
 already reads (stable from MLflow 2.3 to 3.x). Moving an alias is one row in
 `registered_model_aliases`, the same merge MLflow's `set_registered_model_alias` does.
 tests/registry/test_sql_registry.py holds every answer and write to MlflowClient's own on real
@@ -12,15 +13,84 @@ stores. Other stores (`http:`, `file:`) go through `Registry`, slower but right.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tradeloop.errors import HashMismatch, NotFound, RuntimeFailure
 from tradeloop.registry.alias_reader import DEFAULT_WORKSPACE, DELETED_STAGE, SQL_SCHEMES
 from tradeloop.registry.mlflow_registry import ModelVersion, Registry, sha256_file
 
-if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+Params = dict[str, Any]
+
+
+class _Db:
+    """Text SQL with `:name` parameters, on stdlib sqlite3 for SQLite files (importing
+    SQLAlchemy alone costs ~0.4 s of a CLI command), else on a SQLAlchemy engine."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.file: Path | None = None
+        self.engine: Any = None
+        scheme = tracking_uri.split(":", 1)[0].lower()
+        if scheme == "sqlite" and tracking_uri.startswith("sqlite:///"):
+            path = tracking_uri.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                self.file = Path(path)
+                if not self.file.exists():
+                    raise NotFound(f"no MLflow store at {tracking_uri}: nothing was trained yet")
+                return
+        from sqlalchemy import create_engine
+
+        from tradeloop.store.engine import normalize_url
+
+        self.engine = create_engine(normalize_url(tracking_uri))
+
+    def _sqlite(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.file or "", timeout=30, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def rows(self, sql: str, params: Params) -> list[tuple[Any, ...]]:
+        if self.file is not None:
+            with contextlib.closing(self._sqlite()) as conn:
+                return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+        from sqlalchemy import text
+
+        with self.engine.connect() as c:
+            return [tuple(r) for r in c.execute(text(sql), params).all()]
+
+    def write(self, statements: list[tuple[str, Params]]) -> None:
+        """All statements in one transaction."""
+        if self.file is not None:
+            with contextlib.closing(self._sqlite()) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, params in statements:
+                        conn.execute(sql, params)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            return
+        from sqlalchemy import text
+
+        with self.engine.begin() as c:
+            for sql, params in statements:
+                c.execute(text(sql), params)
+
+    def columns(self, table: str) -> list[str]:
+        """The table's columns; empty when it does not exist."""
+        if self.file is not None:
+            return [r[1] for r in self.rows(f"PRAGMA table_info({table})", {})]
+        from sqlalchemy import inspect
+
+        insp = inspect(self.engine)
+        return [c["name"] for c in insp.get_columns(table)] if insp.has_table(table) else []
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
 
 
 def is_sql(tracking_uri: str) -> bool:
@@ -31,25 +101,14 @@ class SqlRegistry:
     """The part of `Registry` that CLI commands need, on a SQL tracking store's tables."""
 
     def __init__(self, tracking_uri: str) -> None:
-        from sqlalchemy import create_engine, inspect
-        from sqlalchemy.engine import make_url
-
-        from tradeloop.store.engine import normalize_url
-
-        url = make_url(normalize_url(tracking_uri))
-        db_file = url.database if url.get_backend_name() == "sqlite" else None
-        if db_file and db_file != ":memory:" and not Path(db_file).exists():
-            raise NotFound(f"no MLflow store at {tracking_uri}: nothing was trained yet")
         self.uri = tracking_uri
-        self.engine: Engine = create_engine(url)
-        insp = inspect(self.engine)
-        self.ready = insp.has_table("model_versions")
-        self.workspaced = self.ready and any(
-            c["name"] == "workspace" for c in insp.get_columns("model_versions")
-        )
+        self.db = _Db(tracking_uri)
+        cols = self.db.columns("model_versions")
+        self.ready = bool(cols)
+        self.workspaced = "workspace" in cols
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.close()
 
     def _ws(self, alias: str) -> str:
         return f" AND {alias}.workspace = :ws" if self.workspaced else ""
@@ -58,33 +117,29 @@ class SqlRegistry:
         return {**kw, "ws": DEFAULT_WORKSPACE} if self.workspaced else kw
 
     def _read(self, name: str, version: str | None) -> list[ModelVersion]:
-        from sqlalchemy import text
-        from sqlalchemy.exc import DBAPIError
-
         if not self.ready:
             return []
         one = " AND v.version = :version" if version is not None else ""
         extra = {"version": int(version)} if version is not None else {}
-        q_versions = text(
+        q_versions = (
             "SELECT v.version, v.run_id, v.source, v.creation_time FROM model_versions v"
             " WHERE v.name = :name AND v.current_stage <> :deleted" + one + self._ws("v")
         )
-        q_tags = text(
+        q_tags = (
             "SELECT t.version, t.key, t.value FROM model_version_tags t"
             " WHERE t.name = :name" + one.replace("v.", "t.") + self._ws("t")
         )
-        q_aliases = text(
+        q_aliases = (
             "SELECT a.alias, a.version FROM registered_model_aliases a WHERE a.name = :name"
             + self._ws("a")
         )
+        p = self._params(name=name, deleted=DELETED_STAGE, **extra)
         try:
-            with self.engine.connect() as c:
-                p = self._params(name=name, deleted=DELETED_STAGE, **extra)
-                rows = c.execute(q_versions, p).all()
-                tags = c.execute(q_tags, p).all()
-                aliases = c.execute(q_aliases, self._params(name=name)).all()
-        except DBAPIError as exc:
-            raise RuntimeFailure(f"cannot read versions of {name!r}: {exc.orig}") from exc
+            rows = self.db.rows(q_versions, p)
+            tags = self.db.rows(q_tags, p)
+            aliases = self.db.rows(q_aliases, self._params(name=name))
+        except Exception as exc:  # sqlite3.Error or SQLAlchemy's DBAPIError: said plainly
+            raise RuntimeFailure(f"cannot read versions of {name!r}: {exc}") from exc
         by_tag: dict[str, dict[str, str]] = {}
         for v, k, val in tags:
             by_tag.setdefault(str(v), {})[k] = val
@@ -122,41 +177,26 @@ class SqlRegistry:
         named = [v for v in self.versions(name) if alias in v.aliases]
         return named[0] if named else None
 
-    def _write(self, c: Connection, sql: str, **kw: Any) -> None:
-        from sqlalchemy import text
-
-        c.execute(text(sql), self._params(**kw))
+    def _unset(self, name: str, alias: str) -> tuple[str, Params]:
+        return (
+            "DELETE FROM registered_model_aliases WHERE name = :name AND alias = :alias"
+            + self._ws("registered_model_aliases"),
+            self._params(name=name, alias=alias),
+        )
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         """Point `alias` at a complete `version`, as MLflow's merge of the alias row does."""
         self.get(name, version)
         cols, vals = ("workspace, ", ":ws, ") if self.workspaced else ("", "")
-        with self.engine.begin() as c:
-            self._write(
-                c,
-                "DELETE FROM registered_model_aliases WHERE name = :name AND alias = :alias"
-                + self._ws("registered_model_aliases"),
-                name=name,
-                alias=alias,
-            )
-            self._write(
-                c,
-                f"INSERT INTO registered_model_aliases ({cols}name, alias, version)"
-                f" VALUES ({vals}:name, :alias, :version)",
-                name=name,
-                alias=alias,
-                version=int(version),
-            )
+        insert = (
+            f"INSERT INTO registered_model_aliases ({cols}name, alias, version)"
+            f" VALUES ({vals}:name, :alias, :version)"
+        )
+        params = self._params(name=name, alias=alias, version=int(version))
+        self.db.write([self._unset(name, alias), (insert, params)])
 
     def delete_alias(self, name: str, alias: str) -> None:
-        with self.engine.begin() as c:
-            self._write(
-                c,
-                "DELETE FROM registered_model_aliases WHERE name = :name AND alias = :alias"
-                + self._ws("registered_model_aliases"),
-                name=name,
-                alias=alias,
-            )
+        self.db.write([self._unset(name, alias)])
 
     def onnx_path(self, v: ModelVersion) -> Path | None:
         """The version's local ONNX file, or None when its artifacts are not on this disk."""
