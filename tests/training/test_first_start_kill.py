@@ -39,6 +39,7 @@ def _train(root: Path) -> subprocess.Popen[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 15 fresh trainings; minutes on a loaded 2-core machine
 def test_train_killed_during_its_first_start_then_succeeds(
     small_project: Path, tmp_path: Path
 ) -> None:
