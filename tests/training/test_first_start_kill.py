@@ -55,6 +55,7 @@ def test_train_killed_during_its_first_start_then_succeeds(
     window = max(1.0, ready + 0.3)
     moments = [0.05 + i * (window - 0.05) / (KILLS - 1) for i in range(KILLS)]
 
+    mid_build = 0  # kills that caught a schema half-built (at its temporary name)
     for i, moment in enumerate(moments):
         root = tmp_path / f"p{i}"
         shutil.copytree(small_project, root)
@@ -62,6 +63,7 @@ def test_train_killed_during_its_first_start_then_succeeds(
         time.sleep(moment)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
+        mid_build += bool(list((root / ".tradeloop").glob("*.init-*")))
         again = subprocess.run(
             [TRADELOOP, "train", "--json"],
             cwd=root,
@@ -73,3 +75,4 @@ def test_train_killed_during_its_first_start_then_succeeds(
         assert again.returncode == 0, f"killed at {moment:.2f}s: {again.stderr[-2000:]}"
         assert json.loads(again.stdout)["version"] == "1", f"killed at {moment:.2f}s"
         assert list((root / ".tradeloop").glob("*.init-*")) == []
+    assert mid_build >= 1, f"no kill landed while a store was being built ({moments=})"
