@@ -88,20 +88,68 @@ def test_manual_approval_waits_until_approved(tmp_path: Path) -> None:
     assert project.store.audit.verify().ok
 
 
+# Every crash point from "run started" to "trigger done", in the order training reaches them.
+TRAINING_POINTS = [
+    "run_started",
+    "model_logged",
+    "artifacts_logged",
+    "before_register",
+    "version_created",
+    "alias_set",
+    "version_complete",
+    "outcome_recorded",
+    "run_finished",
+]
+
+
+def _runs(root: Path) -> list[tuple[str, str]]:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{root / '.tradeloop' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    exp = client.get_experiment_by_name("tradeloop/loop")
+    assert exp is not None
+    return [(r.info.run_id, r.info.status) for r in client.search_runs([exp.experiment_id])]
+
+
 @pytest.mark.slow
-def test_killed_trainer_resumes_its_trigger_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("point", TRAINING_POINTS)
+def test_killed_trainer_resumes_its_trigger_once(tmp_path: Path, point: str) -> None:
     root = _project(tmp_path)
-    r = _cli(root, "controller", "run", "trainer", "--once", crash="model_logged")
+    r = _cli(root, "controller", "run", "trainer", "--once", crash=point)
     assert r.returncode == -9, r.stderr
     r = _cli(root, "controller", "run", "trainer", "--once")
     assert r.returncode == 0, r.stderr
-    assert "registered 1" in r.stdout
     p = Project.load(root)
     world = World.open(p)
-    assert [v.version for v in world.registry.versions("loop", include_incomplete=True)] == ["1"]
+    # exactly one version (numbered 2 when a half-made v1 was deleted first)
+    (v,) = world.registry.versions("loop", include_incomplete=True)
+    assert v.complete
     with p.store.engine.connect() as c:
         rows = c.execute(select(training_triggers)).all()
-    assert [(t.trigger_key, t.status, t.version) for t in rows] == [("initial", "registered", "1")]
+    assert [(t.trigger_key, t.status, t.version) for t in rows] == [
+        ("initial", "registered", v.version)
+    ]
+    audit = p.store.audit.list()
+    assert [e.subject for e in audit if e.action == "model.register"] == [f"model:loop/{v.version}"]
+    assert sum(e.action == "training.run" for e in audit) == 1
+    runs = _runs(root)
+    assert "RUNNING" not in [s for _, s in runs]  # the killed run was marked FAILED
+    trained_twice = point in TRAINING_POINTS[: TRAINING_POINTS.index("version_complete")]
+    assert len(runs) == (2 if trained_twice else 1)
+    recovered = [e for e in audit if e.action == "training.recover"]
+    if point == "run_finished":  # killed after MLflow recorded the run FINISHED: nothing left
+        assert recovered == []
+        return
+    (rec,) = recovered
+    assert len(rec.payload["failed_runs"]) == 1
+    models = list((root / ".tradeloop" / "mlartifacts" / "models").iterdir())
+    assert len(models) == 1  # only the registered version's model is left
+    if trained_twice and point != "run_started":  # a model was logged, then orphaned
+        assert len(rec.payload["removed_models"]) == 1
+    if not trained_twice:  # the version was complete: bookkeeping finished, no retraining
+        assert "registered" not in r.stdout
+        assert rec.payload["finished_versions"] == (["1"] if point == "version_complete" else [])
     r = _cli(root, "controller", "run", "trainer", "--once")  # nothing more to do
     assert "registered" not in r.stdout
     assert len(world.registry.versions("loop")) == 1

@@ -132,14 +132,19 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Remove the challenger: champion 100%.")
         ] = False,
     ) -> None:
-        """Set what serves by hand (audited), until the deployer does it for you."""
-        from tradeloop.registry.mlflow_registry import Registry
+        """Set what serves by hand (audited), until the deployer does it for you.
+
+        VERSION's artifact must match its registered sha256 before anything is written, and
+        a new champion moves the registry's `champion` alias too (one definition of it)."""
+        from tradeloop.registry.champion import promote_version
+        from tradeloop.registry.sql_registry import open_registry, verify_artifact
         from tradeloop.store import deployments as dep
 
         project = load_project(spec)
         name = project.spec.name
         current = {d.variant: d for d in dep.current(project.store, name)}
         champ = current.get("champion")
+        reg = open_registry(project.mlflow_uri, project.mlflow_artifacts)
         if rollback:
             if version is not None or weight is not None or shadow:
                 raise BadInput("--rollback takes no VERSION, --weight or --shadow")
@@ -153,10 +158,10 @@ def register(app: typer.Typer) -> None:
                 raise BadInput("--weight and --shadow exclude each other")
             if weight is not None and not 0 < weight < 100:
                 raise BadInput(f"--weight must be between 1 and 99, got {weight}")
-            reg = Registry.for_project(project)
             v = reg.get(name, version)
             if v.rejected:
                 raise BadInput(f"v{version} was rejected; it cannot be deployed")
+            verify_artifact(reg, v)  # before any deployment state is written
             if champ is None or (weight is None and not shadow):
                 want = [dep.Deployed(name, "champion", version, "live", 100)]
             elif shadow:
@@ -176,6 +181,11 @@ def register(app: typer.Typer) -> None:
             actor="cli",
             reason="rollback" if rollback else f"deploy v{version}",
         )
+        for d in after:
+            if d.variant == "champion":
+                promote_version(
+                    project.store, reg, name, d.version, actor="cli", reason=f"deploy v{d.version}"
+                )
         doc = {"serving": [d.to_dict() for d in after]}
         if json_:
             emit_json(doc)

@@ -101,8 +101,11 @@ def list_(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     """Complete versions, newest last, with aliases and headline metrics."""
     from rich.table import Table
 
+    from tradeloop.registry.sql_registry import open_registry
+
     project = load_project(spec)
-    versions = _registry(project).versions(project.spec.name)
+    reg = open_registry(project.mlflow_uri, project.mlflow_artifacts)
+    versions = reg.versions(project.spec.name)
     if json_:
         emit_json([v.to_dict() for v in versions])
         return
@@ -124,8 +127,10 @@ def list_(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
 @handle_errors
 def show(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
     """One version's tags, aliases and lineage."""
+    from tradeloop.registry.sql_registry import open_registry
+
     project = load_project(spec)
-    v = _registry(project).get(project.spec.name, version)
+    v = open_registry(project.mlflow_uri, project.mlflow_artifacts).get(project.spec.name, version)
     if json_:
         emit_json(v.to_dict())
         return

@@ -7,7 +7,10 @@ has a key (the alert's firing episode, the champion version, the cron tick), rec
 `training_triggers` under a unique constraint *before* training starts: the same trigger never
 trains twice, across restarts and replicas. A trigger whose training died (its row says
 `running` but no training lease is held) is resumed, which is safe because an unfinished
-registration leaves nothing behind. While a challenger is still being rolled out, no new
+registration leaves nothing behind; one killed after its version was complete is finished
+instead (`training.bookkeeping.recover`: the trigger is marked done with that version, and its
+audit entry written). Every reconcile with the training lease free first collects what dead
+trainings left (RUNNING runs, orphaned models). While a challenger is still being rolled out, no new
 training starts: one experiment at a time.
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tradeloop.clock import utc
@@ -95,9 +98,18 @@ class TrainerController:
         desired = world.desired()
         spec = desired.spec
         now = ctx.clock.now()
+        resumed = self._resumable(world, spec.name)
+        if leases.holder_of(world.store, f"train:{spec.name}") is None:
+            from tradeloop.training.pipeline import recover_training
+
+            rec = recover_training(world.project_for(spec), "trainer", world.registry)
+            if rec.finished:
+                ctx.emit("recovered", versions=rec.finished)
+            if resumed is not None and self._status(world, spec.name, resumed.key) != "running":
+                return Result(message=f"{resumed.key}: recovered v{','.join(rec.finished)}")
         if rollout_in_flight(world, spec.name):
             return Result(message="a challenger is in rollout; not training")
-        trig = self._resumable(world, spec.name) or due_trigger(world, spec, now)
+        trig = resumed or due_trigger(world, spec, now)
         if trig is None:
             return Result(message="nothing to do")
         if not self._claim(world, spec.name, trig):
@@ -112,21 +124,7 @@ class TrainerController:
             as_of=now,
             extra_tags={"tradeloop.trigger": trig.key, "tradeloop.spec_commit": desired.spec_sha},
         )
-        status = "registered" if result.version else "gated"
-        with world.store.begin() as c:
-            c.execute(
-                update(training_triggers)
-                .where(
-                    training_triggers.c.model_name == spec.name,
-                    training_triggers.c.trigger_key == trig.key,
-                )
-                .values(
-                    status=status,
-                    run_id=result.run_id,
-                    version=result.version,
-                    updated_at=ctx.clock.now(),
-                )
-            )
+        status = "registered" if result.version else "gated"  # recorded by the pipeline
         if result.version:
             ctx.emit(
                 "registered",
@@ -174,6 +172,15 @@ class TrainerController:
             return True
         except IntegrityError:
             return False  # a replica claimed it first
+
+    def _status(self, world: World, name: str, key: str) -> str | None:
+        with world.store.engine.connect() as c:
+            return c.execute(
+                select(training_triggers.c.status).where(
+                    training_triggers.c.model_name == name,
+                    training_triggers.c.trigger_key == key,
+                )
+            ).scalar()
 
     def _resumable(self, world: World, name: str) -> Trigger | None:
         """A trigger left `running` by a training that died (nobody holds its lease)."""

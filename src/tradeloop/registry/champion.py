@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from tradeloop.errors import BadInput
-from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, Registry
+from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, ModelVersion
 from tradeloop.store import Store
+
+
+class Aliases(Protocol):
+    """What moving the champion needs: `Registry`, or `SqlRegistry` on MLflow's SQL tables."""
+
+    def get(self, name: str, version: str) -> ModelVersion: ...
+    def by_alias(self, name: str, alias: str) -> ModelVersion | None: ...
+    def set_alias(self, name: str, alias: str, version: str) -> None: ...
+    def delete_alias(self, name: str, alias: str) -> None: ...
 
 
 def promote_version(
     store: Store,
-    registry: Registry,
+    registry: Aliases,
     name: str,
     version: str,
     *,

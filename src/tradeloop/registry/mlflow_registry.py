@@ -106,6 +106,10 @@ class Registry:
         quiet_mlflow()
         from mlflow import MlflowClient
 
+        from tradeloop.registry.mlflow_store import ensure_mlflow_store
+
+        ensure_mlflow_store(tracking_uri)
+
         return cls(
             MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri), artifact_root
         )

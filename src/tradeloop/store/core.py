@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from tradeloop.clock import Clock
 from tradeloop.store.audit import AuditLog
-from tradeloop.store.engine import make_engine, migrate
+from tradeloop.store.engine import ensure_schema, make_engine, migrate
 
 
 class Store:
@@ -22,6 +22,8 @@ class Store:
 
     @classmethod
     def open(cls, url: str, clock: Clock, *, run_migrations: bool = True) -> Store:
+        if run_migrations:
+            ensure_schema(url)  # a new SQLite file is built whole, or not at all
         engine = make_engine(url)
         if run_migrations:
             migrate(engine)

@@ -7,7 +7,7 @@ checked with one query, which keeps short commands (`tradeloop status`) fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -15,11 +15,14 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from tradeloop.errors import BadInput, RuntimeFailure
 from tradeloop.store.revision import SCHEMA_HEAD, VERSION_TABLE
+from tradeloop.store.sqlite_init import ensure_built, sqlite_file, table_rows
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock key for migrations: a fixed 64-bit number ("tradeloo" in ASCII).
+MIGRATION_LOCK = 0x74726164656C6F6F
 
 
 def normalize_url(url: str) -> str:
@@ -87,11 +90,19 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`; idempotent, safe to run on every start."""
     if revision in ("head", SCHEMA_HEAD) and schema_revision(engine) == SCHEMA_HEAD:
         return
+    _upgrade(engine, revision)
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
+    """Alembic's upgrade in one transaction; on PostgreSQL under an advisory lock, so replicas
+    starting together migrate one after another (the second finds the schema at head)."""
     from alembic import command
 
     cfg = alembic_config()
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except OperationalError as exc:
@@ -100,3 +111,29 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def table_names(engine: Engine) -> list[str]:
     return sorted(inspect(engine).get_table_names())
+
+
+def _state(db: Path) -> Literal["complete", "empty", "data"]:
+    """Ours once our version table exists (migrate brings it to head); empty if it has no
+    tables at all; otherwise someone else's tables (Optuna's) that migrate adds ours beside."""
+    names, _ = table_rows(db, ())
+    if VERSION_TABLE in names:
+        return "complete"
+    return "empty" if not names else "data"
+
+
+def ensure_schema(url: str) -> None:
+    """A new SQLite store is built whole at a temporary name and renamed into place, so a
+    kill during the first start never leaves a half-made one (store/sqlite_init.py)."""
+    db = sqlite_file(normalize_url(url))
+    if db is None:
+        return
+
+    def build(tmp_url: str) -> None:
+        engine = create_engine(tmp_url)
+        try:
+            _upgrade(engine, "head")
+        finally:
+            engine.dispose()
+
+    ensure_built(db, build, _state)

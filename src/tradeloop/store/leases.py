@@ -72,11 +72,15 @@ def release(store: Store, name: str, holder: str) -> None:
         c.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
 
 
-def holder_of(store: Store, name: str) -> str | None:
+def holder_of(store: Store, name: str, stale: Callable[[str], bool] = holder_is_dead) -> str | None:
+    """Who holds the lease now: None once it expired or its holder is gone (as `acquire`
+    judges it, so a dead holder is seen as gone as soon as `acquire` would take over)."""
     now = utc(store.clock.now())
     with store.engine.connect() as c:
         row = c.execute(select(leases).where(leases.c.name == name)).first()
-    return row.holder if row is not None and utc(row.expires_at) > now else None
+    if row is None or utc(row.expires_at) <= now or stale(row.holder):
+        return None
+    return str(row.holder)
 
 
 class Heartbeat:

@@ -11,10 +11,11 @@ card data, registration). `crash_point`s mark where a killed job must leave noth
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,10 +37,12 @@ from tradeloop.registry.mlflow_registry import (
     sha256_file,
 )
 from tradeloop.registry.model_card import CARD_METRICS
+from tradeloop.registry.recovery import HOLDER_TAG
 from tradeloop.registry.tracking import serving_requirements
 from tradeloop.store import leases
 from tradeloop.training.adapters import make_adapter
 from tradeloop.training.artifacts import write_run_artifacts
+from tradeloop.training.bookkeeping import TRIGGER_TAG, Outcome, Recovery, record, recover
 from tradeloop.training.dataset import bars_as_of, final_rows, training_frame, xy
 from tradeloop.training.gating import gate_report
 from tradeloop.training.onnx_parity import export_checked
@@ -48,6 +51,7 @@ from tradeloop.training.splits import walk_forward
 from tradeloop.training.tuning_step import tune_in_training
 
 Step = Callable[[str], None]
+TRAINING_LEASE_TTL = timedelta(seconds=30)  # the controllers' lease TTL; heartbeat every 10 s
 
 
 @dataclass
@@ -91,32 +95,52 @@ def train(
     `registry` defaults to the project's own; pass one to share its MLflow client.
     """
     spec, store = project.spec, project.store
-    phases: tracing.Phases | None = None
+    phases = tracing.Phases(f"train {spec.name}", **{"tradeloop.pipeline": spec.name})
 
     def step(name: str) -> None:
-        if phases is not None:
-            phases.step(name)
+        phases.step(name)
         if on_step is not None:
             on_step(name)
 
-    holder = leases.process_holder(uuid.uuid4().hex[:8])
-    lease, ttl = f"train:{spec.name}", timedelta(minutes=10)
-    if not leases.acquire(store, lease, holder, ttl):
-        raise RuntimeFailure(
-            f"another training of {spec.name!r} is running ({leases.holder_of(store, lease)})"
-        )
     error: BaseException | None = None
-    phases = tracing.Phases(f"train {spec.name}", **{"tradeloop.pipeline": spec.name})
     try:
-        with leases.Heartbeat(store, lease, holder, ttl):
+        with training_lease(project) as holder:
             reg = registry or Registry.for_project(project)
-            return _train(project, reg, reason, actor, as_of, step, extra_tags or {})
+            recover(store, reg, spec.name, holder, actor)
+            tags = {**(extra_tags or {}), HOLDER_TAG: holder}
+            return _train(project, reg, reason, actor, as_of, step, tags)
     except BaseException as exc:
         error = exc
         raise
     finally:
         phases.close(error)
+
+
+@contextlib.contextmanager
+def training_lease(project: Project) -> Iterator[str]:
+    """The pipeline's training lease, heartbeated while held; yields the holder id.
+
+    Same TTL and dead-holder rule as the controllers' leases: a killed trainer on this host is
+    taken over at once, one elsewhere within `TRAINING_LEASE_TTL`."""
+    store, name = project.store, project.spec.name
+    holder = leases.process_holder(uuid.uuid4().hex[:8])
+    lease = f"train:{name}"
+    if not leases.acquire(store, lease, holder, TRAINING_LEASE_TTL):
+        raise RuntimeFailure(
+            f"another training of {name!r} is running ({leases.holder_of(store, lease)})"
+        )
+    try:
+        with leases.Heartbeat(store, lease, holder, TRAINING_LEASE_TTL):
+            yield holder
+    finally:
         leases.release(store, lease, holder)
+
+
+def recover_training(project: Project, actor: str, registry: Registry | None = None) -> Recovery:
+    """Under the training lease: clean up after dead trainings, finish their bookkeeping."""
+    with training_lease(project) as holder:
+        reg = registry or Registry.for_project(project)
+        return recover(project.store, reg, project.spec.name, holder, actor)
 
 
 def _train(
@@ -241,36 +265,24 @@ def _train(
         version = None
         if gates.passed:
             step("register")
-            registry.cleanup_incomplete(spec.name)  # we hold the training lease
             mv = _register(
                 registry, spec.name, logged.model_uri, run_id, {**lineage, "approval": "pending"}
             )
             version = mv.version
-            store.audit.append(
-                actor,
-                "model.register",
-                f"model:{spec.name}/{version}",
-                {
-                    "run_id": run_id,
-                    "dataset_hash": snap.hash,
-                    "onnx_sha256": onnx_sha,
-                    "reason": reason,
-                    "alias": CHALLENGER,
-                },
-            )
-        store.audit.append(
-            actor,
-            "training.run",
-            f"model:{spec.name}",
-            {
-                "run_id": run_id,
-                "reason": reason,
-                "dataset_hash": snap.hash,
-                "gates_passed": gates.passed,
-                "version": version,
-                "failed_gates": [g["name"] for g in gates_doc["gates"] if not g["passed"]],
-            },
+            crash_point("version_complete")
+        outcome = Outcome(
+            spec.name,
+            run_id,
+            reason,
+            snap.hash,
+            version=version,
+            onnx_sha256=onnx_sha,
+            trigger=extra_tags.get(TRIGGER_TAG),
+            failed_gates=[g["name"] for g in gates_doc["gates"] if not g["passed"]],
         )
+        record(store, outcome, actor)  # audit entries and trigger status: one transaction
+        crash_point("outcome_recorded")
+    crash_point("run_finished")
     return TrainResult(
         run_id,
         version,
