@@ -146,3 +146,15 @@ def test_each_rule_is_one_function_runtime_code_can_call() -> None:
     unchecked = [FeatureSpec.model_construct(name="z", kind="zscore", window=1)]
     with pytest.raises(ValueError, match=r"^feature 'z': zscore needs window >= 2 \(a standard"):
         check_features(unchecked)
+
+
+def test_pbo_gate_needs_tuning_trials() -> None:
+    (p,) = _problems("name: demo\ngates: {max_pbo: 0.5}\n")
+    assert "gates.max_pbo needs training.tuning.trials >= 2" in p
+    spec = parse_spec(
+        "name: demo\ngates: {max_pbo: 0.5, min_deflated_sharpe: 0.9, max_segment_drawdown: 0.3}\n"
+        "training: {tuning: {trials: 4}}\n"
+    )
+    assert (spec.gates.max_pbo, spec.gates.min_deflated_sharpe) == (0.5, 0.9)
+    (p,) = _problems("name: demo\ngates: {min_deflated_sharpe: 1.5}\n")
+    assert "min_deflated_sharpe" in p
