@@ -43,6 +43,8 @@ from tradeloop.training.dataset import bars_as_of, final_rows, training_frame, x
 from tradeloop.training.gating import gate_report
 from tradeloop.training.onnx_parity import export_checked
 from tradeloop.training.out_of_sample import backtest, finite_metrics, fold_results
+from tradeloop.training.report_step import segments_of
+from tradeloop.training.selection_step import selection_metrics, selection_report
 from tradeloop.training.splits import walk_forward
 from tradeloop.training.tuning_step import tune_in_training
 
@@ -60,6 +62,8 @@ class TrainResult:
     folds: list[dict[str, Any]] = field(default_factory=list)
     champion: str | None = None
     seconds: float = 0.0
+    selection: dict[str, Any] = field(default_factory=dict)
+    segments: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +75,10 @@ class TrainResult:
             "reason": self.reason,
             "champion": self.champion,
             "folds": self.folds,
+            "deflated_sharpe": self.selection.get("deflated_sharpe"),
+            "pbo": self.selection.get("pbo"),
+            "selection": self.selection,
+            "segments": self.segments,
             "seconds": round(self.seconds, 2),
         }
 
@@ -139,12 +147,13 @@ def _train(
         run.log_dataset(
             snap.path, name=f"bars-{snap.hash[:12]}", digest=snap.hash[:36], context="training"
         )
-        tuning = None
+        tuning, tuned = None, None
         if spec.training.tuning.trials > 0:
             step("tuning")
-            tuning = tune_in_training(
-                spec, project, registry, base, frame, folds, snap.hash, run_id
+            tuned = tune_in_training(
+                spec, project, registry, base, frame, folds, snap.hash, run_id, closes
             )
+            tuning = tuned.doc
             base = base.with_params(**tuning["best_params"])
         run.log_params(
             {
@@ -166,8 +175,14 @@ def _train(
         result = backtest(spec, oos, closes)
         metrics = finite_metrics(result.metrics)
         run.log_metrics({f"oos_{k}": v for k, v in metrics.items()})
+        step("selection")
+        selection = selection_report(spec.name, registry, run_id, result, tuned)
+        segments = segments_of(spec, result, bars)
+        extra = selection_metrics(selection)
+        extra["max_segment_drawdown"] = segments["max_segment_drawdown"]
+        run.log_metrics(extra)
         champ = registry.by_alias(spec.name, CHAMPION)
-        gates = gate_report(spec, registry, metrics, champ, frame, oos, closes)
+        gates = gate_report(spec, registry, {**metrics, **extra}, champ, frame, oos, closes)
         gates_doc = gates.to_dict()
         run.log_metrics({"gates_passed": float(gates.passed)})
 
@@ -267,6 +282,8 @@ def _train(
         fold_info,
         champ.version if champ else None,
         time.perf_counter() - t0,
+        selection,
+        segments,
     )
 
 
