@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import ttest_ind
+from scipy.stats import t as student_t
 
 from tradeloop.evaluation.metrics import max_drawdown, sharpe
 
@@ -141,9 +141,7 @@ def _segment(
     mask = expr.fill_null(False)
     inside, rest = _portfolio(rows.filter(mask)), _portfolio(rows.filter(~mask))
     equity = np.concatenate(([1.0], np.cumprod(1.0 + inside)))
-    p = None
-    if inside.size >= MIN_BARS and rest.size >= MIN_BARS and (inside.std() > 0 or rest.std() > 0):
-        p = float(ttest_ind(inside, rest, equal_var=False, alternative="less").pvalue)
+    p = welch_less(inside, rest) if min(inside.size, rest.size) >= MIN_BARS else None
     return {
         "family": family,
         "segment": name,
@@ -156,6 +154,21 @@ def _segment(
         "p_adjusted": None,
         "flagged": False,
     }
+
+
+def welch_less(a: np.ndarray, b: np.ndarray) -> float | None:
+    """One-sided Welch t-test p-value for mean(a) < mean(b); None when neither varies.
+
+    Written out (not `scipy.stats.ttest_ind`) so a constant segment, e.g. always flat, is
+    tested without scipy's precision warning: one zero variance is fine for Welch.
+    """
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se2 = va + vb
+    if not se2 > 0:
+        return None
+    t = (a.mean() - b.mean()) / math.sqrt(se2)
+    df = se2**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    return float(student_t.cdf(t, df))
 
 
 def _holm(segments: list[dict[str, Any]]) -> None:
