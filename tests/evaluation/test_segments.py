@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
-
 from scipy.stats import ttest_ind
 
 from tradeloop.evaluation.segments import (
