@@ -23,6 +23,7 @@ from typing import Any
 from tradeloop.data.snapshot import write_snapshot
 from tradeloop.data.source import checked_bars
 from tradeloop.errors import RuntimeFailure
+from tradeloop.evaluation.explain import sha256
 from tradeloop.faults import crash_point
 from tradeloop.project import Project
 from tradeloop.registry.lineage import card_info, code_revision, lineage_tags, run_tags
@@ -37,13 +38,13 @@ from tradeloop.registry.mlflow_registry import (
 from tradeloop.registry.model_card import CARD_METRICS
 from tradeloop.registry.tracking import serving_requirements
 from tradeloop.store import leases
+from tradeloop.training import report_step
 from tradeloop.training.adapters import make_adapter
 from tradeloop.training.artifacts import write_run_artifacts
 from tradeloop.training.dataset import bars_as_of, final_rows, training_frame, xy
 from tradeloop.training.gating import gate_report
 from tradeloop.training.onnx_parity import export_checked
 from tradeloop.training.out_of_sample import backtest, finite_metrics, fold_results
-from tradeloop.training.report_step import segments_of
 from tradeloop.training.selection_step import selection_metrics, selection_report
 from tradeloop.training.splits import walk_forward
 from tradeloop.training.tuning_step import tune_in_training
@@ -177,7 +178,7 @@ def _train(
         run.log_metrics({f"oos_{k}": v for k, v in metrics.items()})
         step("selection")
         selection = selection_report(spec.name, registry, run_id, result, tuned)
-        segments = segments_of(spec, result, bars)
+        segments = report_step.segments_of(spec, result, bars)
         extra = selection_metrics(selection)
         extra["max_segment_drawdown"] = segments["max_segment_drawdown"]
         run.log_metrics(extra)
@@ -192,6 +193,7 @@ def _train(
         model = base.with_params().fit(X, y)
         onnx_bytes, diff = export_checked(model, spec.feature_names, X)
         run.log_metrics({"onnx_parity_max_abs_diff": diff})
+        explainer, importance = report_step.explanation_of(model, spec.feature_names, X)
         logged = run.log_onnx_model(onnx_bytes, spec.feature_names, serving_requirements())
         crash_point("model_logged")
         onnx_sha = sha256_file(registry.model_dir_of(logged.model_uri) / ONNX_FILE)
@@ -220,6 +222,14 @@ def _train(
             metrics=metrics,
             gates=gates_doc,
             lineage=lineage,
+            extra={
+                "selection": selection,
+                "segments": segments,
+                "importance": importance,
+                "environment": report_step.environment(project.root),
+                "symbol_ranges": report_step.data_ranges(bars),
+                "purge": report_step.purge_applied(fold_info, spec),
+            },
         )
         with tempfile.TemporaryDirectory() as tmp:
             write_run_artifacts(
@@ -236,6 +246,8 @@ def _train(
                 model=model,
                 X=X,
             )
+            if explainer is not None:
+                (Path(tmp) / report_step.EXPLAINER_FILE).write_bytes(explainer)
             run.log_artifacts(Path(tmp))
         crash_point("artifacts_logged")
 
@@ -243,8 +255,13 @@ def _train(
         if gates.passed:
             step("register")
             registry.cleanup_incomplete(spec.name)  # we hold the training lease
+            explained = {"explainer_sha256": sha256(explainer)} if explainer else {}
             mv = _register(
-                registry, spec.name, logged.model_uri, run_id, {**lineage, "approval": "pending"}
+                registry,
+                spec.name,
+                logged.model_uri,
+                run_id,
+                {**lineage, **explained, "approval": "pending"},
             )
             version = mv.version
             store.audit.append(

@@ -1,0 +1,52 @@
+"""The model card says what was done: environment, data ranges, purge and embargo as the folds
+applied them, global attributions, segments; and the explainer it names is the one stored."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from importlib import metadata
+from pathlib import Path
+
+from tradeloop.project import Project
+from tradeloop.registry.cards import card_for
+from tradeloop.registry.mlflow_registry import Registry
+from tradeloop.training.pipeline import train
+
+
+def test_the_card_states_what_the_run_applied(small_project: Path) -> None:
+    p = Project.load(small_project)
+    assert p.spec.training.split.embargo == 2  # the template asks for an embargo ...
+    r = train(p)
+    assert r.version is not None
+    reg = Registry.for_project(p)
+    v = reg.get(p.spec.name, r.version)
+    md, html = card_for(reg, v)
+    # ... which walk-forward folds cannot apply: the card says 0 and why, never "embargo 2"
+    assert all(f["embargoed_bars"] == 0 for f in r.folds)
+    assert "embargo applied: 0 bar(s) (the spec's split.embargo of 2 is not applied" in md
+    assert "embargo 2 bar(s)" not in md
+    assert f"purged {r.folds[0]['purged_bars']} bar(s) before each test block" in md
+    # environment
+    assert f"| python | {platform.python_version()} |" in md
+    assert f"| lightgbm | {metadata.version('lightgbm')} |" in md
+    assert f"| onnxruntime | {metadata.version('onnxruntime')} |" in md
+    lock = Path(__file__).resolve().parents[2] / "uv.lock"
+    assert hashlib.sha256(lock.read_bytes()).hexdigest() in md
+    # data ranges per symbol
+    for s in ("AAA", "BBB", "CCC"):
+        assert f"| {s} | 2023-01-02T00:00:00+00:00 |" in md
+    # global attributions over every feature, and the segment table
+    assert "## Explanations (global importance)" in md
+    for name in p.spec.feature_names:
+        assert f"| {name} |" in md
+    assert "## Segments (out of sample, after costs)" in md and "| symbol | AAA |" in md
+    assert "| volatility | high |" in md and "| trend | down |" in md
+    assert "<table>" in html and "Segments" in html
+    # the explainer artifact is the one the version's tag names
+    stored = reg.run_artifact(r.run_id, "explainer.json").read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == v.tags["explainer_sha256"]
+    # train --json carries the segment report and the selection statistics
+    doc = r.to_dict()
+    assert doc["segments"]["segments"] and "deflated_sharpe" in doc and doc["pbo"] is None
+    assert doc["selection"]["pbo_note"].startswith("not computed: no tuning ran")
