@@ -30,6 +30,7 @@ from starlette.responses import Response
 from tradeloop.errors import BadInput
 from tradeloop.features import OnlineFeatures
 from tradeloop.serving.context import Ctx
+from tradeloop.serving.explain import Explanations, wants
 from tradeloop.serving.gateway import Gateway, ok
 from tradeloop.serving.http import ApiError, parse_json, read_body, require_json
 from tradeloop.serving.inputs import MissingFeatures, Rows
@@ -208,6 +209,7 @@ class TradingProtocol(Base):
         self.rule = options.rule
         self.state = TradingState(list(options.features))
         self.state_file = options.state_dir / STATE_FILE if options.state_dir else None
+        self.explanations = Explanations(gw)
 
     def schemas(self, doc: DocContext) -> list[type[BaseModel]]:
         return [Bars, BarsResponse, Signal]
@@ -246,7 +248,7 @@ class TradingProtocol(Base):
         )
 
     def operations(self) -> list[Op]:
-        gw, state, rule = self.gw, self.state, self.rule
+        gw, state, rule, explanations = self.gw, self.state, self.rule, self.explanations
         limit = gw.serving.max_body_bytes
 
         async def post_bars(request: Request, ctx: Ctx) -> Response:
@@ -266,6 +268,7 @@ class TradingProtocol(Base):
         async def get_signal(request: Request, ctx: Ctx) -> Response:
             override = await gw.authorize_predict(ctx)
             symbol = request.path_params["symbol"]
+            explain = wants(request.query_params.get("explain"), "explain")
             latest = state.latest.get(symbol)
             if latest is None:
                 raise ApiError(404, f"no bars for symbol {symbol!r} yet; POST them to /v1/bars")
@@ -293,21 +296,22 @@ class TradingProtocol(Base):
             p = float(scored.predictions[0])
             pos = rule.scalar(p)
             model = scored.served.model
-            return ok(
-                {
-                    "symbol": symbol,
-                    "prediction": p,
-                    "position": pos,
-                    "side": SIDES[pos],
-                    "model": gw.model_name,
-                    "version": model.version,
-                    "variant": scored.served.variant,
-                    "feature_timestamp": ts.isoformat(),
-                    "features": dict(
-                        zip(model.feature_names, scored.features[0].tolist(), strict=True)
-                    ),
-                }
-            )
+            body: dict[str, Any] = {
+                "symbol": symbol,
+                "prediction": p,
+                "position": pos,
+                "side": SIDES[pos],
+                "model": gw.model_name,
+                "version": model.version,
+                "variant": scored.served.variant,
+                "feature_timestamp": ts.isoformat(),
+                "features": dict(
+                    zip(model.feature_names, scored.features[0].tolist(), strict=True)
+                ),
+            }
+            if explain:  # ?explain=true: attributions that sum to the raw score
+                body["explanation"] = explanations.rows(scored)[0]
+            return ok(body)
 
         return [
             Op(

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tradeloop.serving.context import Ctx
+from tradeloop.serving.explain import Explanations, wants
 from tradeloop.serving.gateway import Gateway, Scored, off_loop, ok
 from tradeloop.serving.http import ApiError, parse_json, read_body, require_json
 from tradeloop.serving.inputs import Rows, check_unique, to_float32
@@ -163,6 +164,7 @@ class V2Protocol(Base):
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
+        self.explanations = Explanations(gw)
 
     def schemas(self, doc: DocContext) -> list[type[BaseModel]]:
         return schemas(doc.features)
@@ -183,7 +185,7 @@ class V2Protocol(Base):
         )
 
     def operations(self) -> list[Op]:
-        gw = self.gw
+        gw, explanations = self.gw, self.explanations
         limit = gw.serving.max_body_bytes
 
         def check_model(request: Request) -> None:
@@ -253,14 +255,16 @@ class V2Protocol(Base):
             raw = await read_body(request, ctx.headers, limit)
             key = gw.key(ctx)
 
-            def work() -> tuple[Any, Scored]:
+            def work() -> tuple[Any, Scored, list[dict[str, Any]] | None]:
                 doc = parse_json(raw)
                 rows = parse_infer(doc)
-                return doc, gw.score(
+                explain = wants(doc.get("parameters", {}).get("explain"), "parameters.explain")
+                scored = gw.score(
                     rows, ctx, route="/v2/models/{name}/infer", key=key, override=override
                 )
+                return doc, scored, explanations.rows(scored) if explain else None
 
-            doc, scored = await off_loop(work, len(raw))
+            doc, scored, explained = await off_loop(work, len(raw))
             y = scored.predictions
             body: dict[str, Any] = {
                 "model_name": gw.model_name,
@@ -271,6 +275,8 @@ class V2Protocol(Base):
             }
             if "id" in doc:
                 body["id"] = doc["id"]
+            if explained is not None:  # parameters.explain: attributions per row
+                body["parameters"] = {"explanations": explained}
             return ok(body)
 
         ready, not_ready = Reply("Ready", "Ready"), Reply("Ready", "Not ready")
@@ -310,7 +316,7 @@ class V2Protocol(Base):
                     infer,
                     f"v2_infer{op}",
                     {200: Reply("InferResponse", "Predictions as the tensor 'prediction'")},
-                    (400, 404, 413, 415, 503),
+                    (400, 404, 409, 413, 415, 503),
                     {JSON: "InferRequest"},
                     predict=True,
                 ),
