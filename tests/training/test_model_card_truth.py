@@ -8,6 +8,8 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 from tradeloop.project import Project
 from tradeloop.registry.cards import card_for
 from tradeloop.registry.mlflow_registry import Registry
@@ -50,3 +52,41 @@ def test_the_card_states_what_the_run_applied(small_project: Path) -> None:
     doc = r.to_dict()
     assert doc["segments"]["segments"] and "deflated_sharpe" in doc and doc["pbo"] is None
     assert doc["selection"]["pbo_note"].startswith("not computed: no tuning ran")
+
+    # served from the registry, a v2 request asking for explanations gets attributions that
+    # sum to the raw score whose logistic is the served probability
+    _explained_through_the_registry(p, reg, r.version)
+
+
+def _explained_through_the_registry(p: Project, reg: Registry, version: str) -> None:
+    import math
+
+    import httpx
+    from tests.serving.conftest import start_live
+
+    from tradeloop.serving.mlflow_source import project_app
+    from tradeloop.store.deployments import Deployed, apply
+
+    apply(
+        p.store,
+        p.spec.name,
+        [Deployed(p.spec.name, "champion", version, "live", 100)],
+        actor="test",
+        reason="test",
+    )
+    server = start_live(project_app(p, reg, poll_interval=0.05))
+    try:
+        n = len(p.spec.feature_names)
+        tensor = {"name": "input", "shape": [2, n], "datatype": "FP32", "data": [0.01] * 2 * n}
+        body = {"inputs": [tensor], "parameters": {"explain": True}}
+        r = httpx.post(f"{server.url}/v2/models/{p.spec.name}/infer", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        for pred, e in zip(
+            doc["outputs"][0]["data"], doc["parameters"]["explanations"], strict=True
+        ):
+            raw = e["base_value"] + sum(e["attributions"].values())
+            assert raw == pytest.approx(e["raw_score"], abs=1e-9)
+            assert 1 / (1 + math.exp(-raw)) == pytest.approx(pred, abs=1e-5)
+    finally:
+        server.stop()
