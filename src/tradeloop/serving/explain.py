@@ -19,9 +19,9 @@ from typing import Any
 
 from tradeloop.errors import BadInput, TradeloopError
 from tradeloop.evaluation.explain import Explainer, encode, sha256
+from tradeloop.registry.mlflow_registry import Registry
 from tradeloop.serving.gateway import Gateway, Scored
 from tradeloop.serving.http import ApiError
-from tradeloop.serving.mlflow_source import RegistrySource
 from tradeloop.serving.source import DirectorySource
 
 EXPLAINER_FILE = "explainer.json"
@@ -102,13 +102,14 @@ class Explanations:
             "recorded, or a model type without attributions); retrain to get them",
             UNAVAILABLE,
         )
-        if isinstance(source, RegistrySource):
+        registry = getattr(source, "registry", None)  # a RegistrySource (importing it: a cycle)
+        if isinstance(registry, Registry):
             try:
-                v = source.registry.get(name, version)
+                v = registry.get(name, version)
                 expected = v.tags.get("explainer_sha256")
                 if not expected or v.run_id is None:
                     raise missing
-                return source.registry.run_artifact(v.run_id, EXPLAINER_FILE).read_bytes(), expected
+                return registry.run_artifact(v.run_id, EXPLAINER_FILE).read_bytes(), expected
             except ApiError:
                 raise
             except (TradeloopError, OSError) as exc:
