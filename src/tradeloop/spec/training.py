@@ -27,7 +27,12 @@ class SplitSpec(SpecModel):
     test_bars: int | None = Field(None, ge=10, description="bars per test fold (default: auto)")
     train_bars: int | None = Field(None, ge=10, description="sliding window length")
     min_train_bars: int = Field(500, ge=10)
-    embargo: int = Field(0, ge=0, description="bars dropped after each test fold")
+    embargo: int = Field(
+        0,
+        ge=0,
+        description="bars dropped after each test block when training follows it (purged "
+        "k-fold); walk-forward folds never train after their test block, so none applies",
+    )
 
 
 class TrainingSpec(SpecModel):
