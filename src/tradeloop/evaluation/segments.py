@@ -33,6 +33,7 @@ TREND_WINDOW = 48
 HISTORY = 500
 MIN_HISTORY = 50
 ALPHA = 0.05
+_CHUNK = 4096
 MIN_BARS = 5  # fewer bars in a segment (or its rest): reported, not tested
 TEST = "Welch's t-test, one-sided (segment mean bar return < rest), Holm-corrected"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -69,17 +70,21 @@ def _vol_regime(close: np.ndarray) -> list[str | None]:
     if n > VOL_WINDOW:
         windows = np.lib.stride_tricks.sliding_window_view(logret[1:], VOL_WINDOW)
         vol[VOL_WINDOW:] = windows.std(axis=1, ddof=1)
-    out: list[str | None] = [None] * n
-    for t in range(n):
-        if not math.isfinite(vol[t]):
-            continue
-        hist = vol[max(0, t - HISTORY + 1) : t + 1]
-        hist = hist[np.isfinite(hist)]
-        if hist.size < MIN_HISTORY:
-            continue
-        pct = float(np.mean(hist <= vol[t]))
-        out[t] = "low" if pct <= 1 / 3 else "mid" if pct <= 2 / 3 else "high"
-    return out
+    # percentile of vol[t] among the last HISTORY values up to t: a front-padded sliding
+    # window, in chunks so memory stays bounded on long histories
+    padded = np.concatenate((np.full(HISTORY - 1, np.nan), vol))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, HISTORY)
+    pct = np.full(n, np.nan)
+    for lo in range(0, n, _CHUNK):
+        w, v = windows[lo : lo + _CHUNK], vol[lo : lo + _CHUNK, None]
+        valid = np.isfinite(w).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = (w <= v).sum(axis=1) / valid
+        pct[lo : lo + _CHUNK] = np.where(
+            (valid >= MIN_HISTORY) & np.isfinite(v[:, 0]), share, np.nan
+        )
+    labels = np.where(pct <= 1 / 3, "low", np.where(pct <= 2 / 3, "mid", "high"))
+    return [str(lab) if math.isfinite(p) else None for lab, p in zip(labels, pct, strict=True)]
 
 
 def _trend_regime(close: np.ndarray) -> list[str | None]:
