@@ -60,6 +60,7 @@ def test_the_card_states_what_the_run_applied(small_project: Path) -> None:
 
 def _explained_through_the_registry(p: Project, reg: Registry, version: str) -> None:
     import math
+    import time
 
     import httpx
     from tests.serving.conftest import start_live
@@ -88,5 +89,30 @@ def _explained_through_the_registry(p: Project, reg: Registry, version: str) -> 
             raw = e["base_value"] + sum(e["attributions"].values())
             assert raw == pytest.approx(e["raw_score"], abs=1e-9)
             assert 1 / (1 + math.exp(-raw)) == pytest.approx(pred, abs=1e-5)
+        # a variant made from it (the demo's inverted fault) has another graph: the base's
+        # explainer would explain the wrong model, so it has none
+        from tradeloop.demo.fault import inverted
+        from tradeloop.registry.variants import register_variant
+
+        base = reg.get(p.spec.name, version)
+        onnx_bytes, _ = reg.fetch_onnx(p.spec.name, version)
+        variant = register_variant(
+            reg, base, inverted(onnx_bytes), run_name="variant", reason="test", trained_at="now"
+        )
+        assert "explainer_sha256" not in variant.tags
+        apply(
+            p.store,
+            p.spec.name,
+            [Deployed(p.spec.name, "champion", variant.version, "live", 100)],
+            actor="test",
+            reason="test",
+        )
+        meta = f"{server.url}/v2/models/{p.spec.name}"
+        deadline = time.monotonic() + 30
+        while httpx.get(meta).json()["parameters"]["version"] != variant.version:
+            assert time.monotonic() < deadline, "the variant was never loaded"
+            time.sleep(0.05)
+        r = httpx.post(f"{server.url}/v2/models/{p.spec.name}/infer", json=body, timeout=30)
+        assert r.status_code == 409 and "has no explainer" in r.text
     finally:
         server.stop()

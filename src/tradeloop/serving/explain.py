@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tradeloop.errors import BadInput, TradeloopError
+from tradeloop.errors import BadInput
 from tradeloop.evaluation.explain import Explainer, encode, sha256
 from tradeloop.registry.mlflow_registry import Registry
 from tradeloop.serving.gateway import Gateway, Scored
@@ -112,7 +112,7 @@ class Explanations:
                 return registry.run_artifact(v.run_id, EXPLAINER_FILE).read_bytes(), expected
             except ApiError:
                 raise
-            except (TradeloopError, OSError) as exc:
+            except Exception as exc:  # the tracking store's own errors come in many types
                 raise ApiError(503, f"cannot read version {version}'s explainer: {exc}") from exc
         if isinstance(source, DirectorySource):
             d = source.root / name / version
