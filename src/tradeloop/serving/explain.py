@@ -72,6 +72,10 @@ class Explanations:
             )
         return explainer.explain(scored.features).rows()
 
+    def field(self, scored: Scored, explain: bool) -> dict[str, Any]:
+        """`{"explanation": ...}` for the first row when asked, else nothing to add."""
+        return {"explanation": self.rows(scored)[0]} if explain else {}
+
     def _explainer(self, version: str) -> Explainer:
         with self._lock:
             cached = self._cache.get(version)

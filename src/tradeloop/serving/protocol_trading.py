@@ -296,22 +296,22 @@ class TradingProtocol(Base):
             p = float(scored.predictions[0])
             pos = rule.scalar(p)
             model = scored.served.model
-            body: dict[str, Any] = {
-                "symbol": symbol,
-                "prediction": p,
-                "position": pos,
-                "side": SIDES[pos],
-                "model": gw.model_name,
-                "version": model.version,
-                "variant": scored.served.variant,
-                "feature_timestamp": ts.isoformat(),
-                "features": dict(
-                    zip(model.feature_names, scored.features[0].tolist(), strict=True)
-                ),
-            }
-            if explain:  # ?explain=true: attributions that sum to the raw score
-                body["explanation"] = explanations.rows(scored)[0]
-            return ok(body)
+            return ok(
+                {
+                    "symbol": symbol,
+                    "prediction": p,
+                    "position": pos,
+                    "side": SIDES[pos],
+                    "model": gw.model_name,
+                    "version": model.version,
+                    "variant": scored.served.variant,
+                    "feature_timestamp": ts.isoformat(),
+                    "features": dict(
+                        zip(model.feature_names, scored.features[0].tolist(), strict=True)
+                    ),
+                    **explanations.field(scored, explain),  # ?explain=true
+                }
+            )
 
         return [
             Op(
