@@ -67,7 +67,38 @@ def test_none_thresholds_are_not_checked() -> None:
     )
     rep = evaluate_gates({}, spec, {"sharpe": 9.0})
     assert rep.passed and rep.gates == ()
-    assert rep.skipped == ("min_sharpe", "max_drawdown", "min_hit_rate", "min_ic", "champion")
+    assert rep.skipped == (
+        "min_sharpe",
+        "max_drawdown",
+        "min_hit_rate",
+        "min_ic",
+        "min_deflated_sharpe",
+        "max_pbo",
+        "max_segment_drawdown",
+        "champion",
+    )
+
+
+def test_selection_and_segment_gates_refuse() -> None:
+    spec = GatesSpec(
+        min_sharpe=None,
+        max_drawdown=None,
+        min_deflated_sharpe=0.95,
+        max_pbo=0.5,
+        max_segment_drawdown=0.2,
+        champion=None,
+    )
+    good = {"deflated_sharpe": 0.97, "pbo": 0.1, "max_segment_drawdown": 0.1}
+    assert evaluate_gates(good, spec).passed
+    bad = evaluate_gates({"deflated_sharpe": 0.6, "pbo": 0.7, "max_segment_drawdown": 0.3}, spec)
+    assert [g.name for g in bad.failed] == [
+        "min_deflated_sharpe",
+        "max_pbo",
+        "max_segment_drawdown",
+    ]
+    assert "pbo 0.7 fails <= 0.5" in by_name(bad, "max_pbo").reason
+    # no PBO (no tuning) fails its gate rather than passing by default
+    assert not by_name(evaluate_gates({"deflated_sharpe": 0.97}, spec), "max_pbo").passed
 
 
 def test_no_champion_passes_with_a_reason() -> None:

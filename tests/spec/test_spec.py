@@ -166,3 +166,15 @@ def test_monitoring_interval_and_slo_window() -> None:
     assert parse_spec("name: demo\n").monitoring.interval == timedelta(hours=1)
     (p,) = _problems("name: demo\nmonitoring:\n  interval: 0s\n")
     assert "interval must be positive" in p
+
+
+def test_pbo_gate_needs_tuning_trials() -> None:
+    (p,) = _problems("name: demo\ngates: {max_pbo: 0.5}\n")
+    assert "gates.max_pbo needs training.tuning.trials >= 2" in p
+    spec = parse_spec(
+        "name: demo\ngates: {max_pbo: 0.5, min_deflated_sharpe: 0.9, max_segment_drawdown: 0.3}\n"
+        "training: {tuning: {trials: 4}}\n"
+    )
+    assert (spec.gates.max_pbo, spec.gates.min_deflated_sharpe) == (0.5, 0.9)
+    (p,) = _problems("name: demo\ngates: {min_deflated_sharpe: 1.5}\n")
+    assert "min_deflated_sharpe" in p

@@ -62,6 +62,14 @@ def register(app: typer.Typer) -> None:
             f"{m.get('hit_rate', float('nan')):.3f}, max drawdown "
             f"{m.get('max_drawdown', float('nan')):.3f}"
         )
+        sel, seg = result.selection, result.segments
+        dsr, pbo = sel.get("deflated_sharpe"), sel.get("pbo")
+        out.print(
+            f"  selection: deflated Sharpe {'n/a' if dsr is None else f'{dsr:.3f}'} over "
+            f"{sel.get('n_trials')} trial(s), PBO {'n/a' if pbo is None else f'{pbo:.3f}'}; "
+            f"segments flagged worse: {', '.join(seg.get('flagged') or []) or 'none'}",
+            markup=False,
+        )
         for g in result.gates["gates"]:
             mark = "[green]pass[/green]" if g["passed"] else "[red]FAIL[/red]"
             out.print(f"  gate {g['name']}: {mark} — {g.get('reason', '')}")

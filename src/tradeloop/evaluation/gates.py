@@ -28,6 +28,9 @@ _ABSOLUTE: tuple[tuple[str, str, Op], ...] = (
     ("max_drawdown", "max_drawdown", "<="),
     ("min_hit_rate", "hit_rate", ">="),
     ("min_ic", "ic", ">="),
+    ("min_deflated_sharpe", "deflated_sharpe", ">="),
+    ("max_pbo", "pbo", "<="),
+    ("max_segment_drawdown", "max_segment_drawdown", "<="),
 )
 
 

@@ -96,8 +96,10 @@ def card_info(
     metrics: dict[str, float],
     gates: dict[str, Any],
     lineage: dict[str, str],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The model card's data; `version` is filled in when a card is rendered for a version."""
+    """The model card's data; `version` is filled in when a card is rendered for a version.
+    `extra`: further sections (selection, segments, importance, environment, ...) as is."""
     return {
         "name": spec.name,
         "version": None,
@@ -117,7 +119,7 @@ def card_info(
         "model": model,
         "training": {
             "scheme": spec.training.split.scheme,
-            "embargo": spec.training.split.embargo,
+            "embargo_in_spec": spec.training.split.embargo,
             "rows": training_rows,
             "seed": spec.training.seed,
             "tuning": (
@@ -132,4 +134,5 @@ def card_info(
             "slippage_bps": spec.backtest.slippage_bps,
         },
         "lineage": lineage,
+        **(extra or {}),
     }

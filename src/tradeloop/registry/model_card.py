@@ -6,6 +6,8 @@ from typing import Any
 
 import markdown as md
 
+from tradeloop.registry import card_sections as sections
+
 _HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
@@ -75,6 +77,7 @@ def render_markdown(info: dict[str, Any]) -> str:
         ),
         f"Validation: {data.get('warnings', 0)} warning(s), no errors.",
         "",
+        *sections.data_ranges(info, _table),
         "## Features",
         _table(
             ["name", "kind", "parameters"],
@@ -96,9 +99,9 @@ def render_markdown(info: dict[str, Any]) -> str:
         f"Model `{model['type']}` ({model['task']}), parameters: "
         + ", ".join(f"{k}={v}" for k, v in model.get("params", {}).items()),
         "",
-        f"Walk-forward ({training['scheme']}), {len(info['folds'])} folds, label horizon "
-        f"{info['horizon']} bar(s) purged, embargo {training['embargo']} bar(s); the final model "
-        f"is refit on the latest {training['rows']} labelled rows ({training['scheme']} window). Seed {training['seed']}."
+        f"Walk-forward ({training['scheme']}), {len(info['folds'])} folds, "
+        f"{sections.purge_line(info)}; the final model is refit on the latest "
+        f"{training['rows']} labelled rows ({training['scheme']} window). Seed {training['seed']}."
         + (f" Tuned with Optuna: {training['tuning']}." if training.get("tuning") else ""),
         "",
         "## Metrics by fold (out of sample, after costs)",
@@ -137,6 +140,9 @@ def render_markdown(info: dict[str, Any]) -> str:
         ),
         f"Overall: **{'passed' if gates['passed'] else 'failed'}**.",
         "",
+        *sections.selection(info, _table),
+        *sections.importance(info, _table),
+        *sections.segments(info, _table),
         "## Limitations",
         "- Backtests assume fills at the bar's close with fixed costs; real slippage grows with "
         "size and volatility.",
@@ -145,7 +151,9 @@ def render_markdown(info: dict[str, Any]) -> str:
         "- The champion comparison scores the champion on the same window, which it may have "
         "been trained on; this favours the champion and makes promotion conservative.",
         "- Cross-sectional features assume the same symbol universe at serving time.",
+        *sections.limits(info),
         "",
+        *sections.environment(info, _table),
         "## Lineage",
         _table(["tag", "value"], [[k, f"`{v}`"] for k, v in sorted(info["lineage"].items())]),
     ]

@@ -46,4 +46,6 @@ def register_variant(
             "trained_at": trained_at,
         }
         tags.pop(COMPLETE_TAG, None)
+        # the base's explainer explains the base's graph, not this one: no attributions
+        tags.pop("explainer_sha256", None)
         return registry.register(base.name, logged.model_uri, run.run_id, tags, alias=alias)

@@ -32,6 +32,7 @@ from tradeloop.data import bar_rules
 from tradeloop.errors import BadInput
 from tradeloop.features import OnlineFeatures
 from tradeloop.serving.context import Ctx
+from tradeloop.serving.explain import Explanations, wants
 from tradeloop.serving.gateway import Gateway, ok
 from tradeloop.serving.http import ApiError, parse_json, read_body, require_json
 from tradeloop.serving.inputs import MissingFeatures, Rows
@@ -194,6 +195,7 @@ class TradingProtocol(Base):
         self.waiting = 0  # batches inside the worker thread, waiting for or holding the lock
         self.save_every = SAVE_EVERY
         self._saved = time.monotonic()
+        self.explanations = Explanations(gw)
 
     def schemas(self, doc: DocContext) -> list[type[BaseModel]]:
         return [Bars, BarsResponse, Signal]
@@ -244,7 +246,7 @@ class TradingProtocol(Base):
         )
 
     def operations(self) -> list[Op]:
-        gw, state, rule = self.gw, self.state, self.rule
+        gw, state, rule, explanations = self.gw, self.state, self.rule, self.explanations
         limit = gw.serving.max_body_bytes
 
         def feed(raw: bytes) -> dict[str, Any]:
@@ -278,6 +280,7 @@ class TradingProtocol(Base):
         async def get_signal(request: Request, ctx: Ctx) -> Response:
             override = await gw.authorize_predict(ctx)
             symbol = request.path_params["symbol"]
+            explain = wants(request.query_params.get("explain"), "explain")
             latest = state.latest.get(symbol)
             if latest is None:
                 raise ApiError(404, f"no bars for symbol {symbol!r} yet; POST them to /v1/bars")
@@ -318,6 +321,7 @@ class TradingProtocol(Base):
                     "features": dict(
                         zip(model.feature_names, scored.features[0].tolist(), strict=True)
                     ),
+                    **explanations.field(scored, explain),  # ?explain=true
                 }
             )
 

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tradeloop.serving.context import Ctx
+from tradeloop.serving.explain import Explanations, wants
 from tradeloop.serving.gateway import Gateway, Scored, off_loop, ok
 from tradeloop.serving.http import JSON, ApiError, media_type, parse_json, read_body
 from tradeloop.serving.models import Served
@@ -84,14 +85,23 @@ def split_body(raw: bytes, header: int | None) -> tuple[Any, Binary | None]:
     return parse_json(raw[:header]), Binary(raw[header:])
 
 
-def answer(doc: Any, tensors: Tensors, scored: Scored, model_name: str) -> Response:
-    """The response document; `prediction` as binary data after it when asked for."""
+def answer(
+    doc: Any,
+    tensors: Tensors,
+    scored: Scored,
+    model_name: str,
+    explained: list[dict[str, Any]] | None = None,
+) -> Response:
+    """The response document; `prediction` as binary data after it when asked for, and the
+    attributions per row in `parameters.explanations` when `parameters.explain` asked."""
     y = scored.predictions
     body: dict[str, Any] = {"model_name": model_name, "model_version": scored.served.version}
     if "id" in doc:
         body["id"] = doc["id"]
     if tensors.parameters:
         body["parameters"] = tensors.parameters
+    if explained is not None:
+        body["parameters"] = {**body.get("parameters", {}), "explanations": explained}
     out: dict[str, Any] = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [len(y)]}
     body["outputs"] = [out]
     if not tensors.binary_output:
@@ -111,6 +121,7 @@ class V2Protocol(Base):
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
+        self.explanations = Explanations(gw)
 
     def schemas(self, doc: DocContext) -> list[type[BaseModel]]:
         return schemas(doc.features)
@@ -131,7 +142,7 @@ class V2Protocol(Base):
         )
 
     def operations(self) -> list[Op]:
-        gw = self.gw
+        gw, explanations = self.gw, self.explanations
         limit = gw.serving.max_body_bytes
 
         def check_model(request: Request) -> None:
@@ -207,10 +218,12 @@ class V2Protocol(Base):
             def work() -> Response:
                 doc, binary = split_body(raw, header)
                 tensors = parse_infer(doc, binary, OUTPUT_NAME)
+                explain = wants(doc.get("parameters", {}).get("explain"), "parameters.explain")
                 scored = gw.score(
                     tensors.rows, ctx, route="/v2/models/{name}/infer", key=key, override=override
                 )
-                return answer(doc, tensors, scored, gw.model_name)
+                explained = explanations.rows(scored) if explain else None
+                return answer(doc, tensors, scored, gw.model_name, explained)
 
             return await off_loop(work, len(raw))
 
@@ -251,7 +264,7 @@ class V2Protocol(Base):
                     infer,
                     f"v2_infer{op}",
                     {200: Reply("InferResponse", "Predictions as the tensor 'prediction'")},
-                    (400, 404, 413, 415, 503),
+                    (400, 404, 409, 413, 415, 503),
                     {JSON: "InferRequest"},
                     predict=True,
                 ),

@@ -64,6 +64,7 @@ from tradeloop.spec.training import (
     SplitSpec,
     TrainingSpec,
     TuningSpec,
+    check_selection_gates,
     check_threshold_order,
     check_thresholds,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "check_feature_list",
     "check_features",
     "check_retraining_triggers",
+    "check_selection_gates",
     "check_threshold_order",
     "check_thresholds",
     "default_features",

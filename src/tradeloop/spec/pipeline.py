@@ -13,7 +13,13 @@ from tradeloop.spec.deployment import DeploymentSpec
 from tradeloop.spec.features import FeatureSpec, LabelSpec, check_feature_list, default_features
 from tradeloop.spec.model import LightGBMModel, ModelSpec
 from tradeloop.spec.monitoring import MonitoringSpec, RetrainingSpec, check_retraining_triggers
-from tradeloop.spec.training import BacktestSpec, GatesSpec, TrainingSpec, check_thresholds
+from tradeloop.spec.training import (
+    BacktestSpec,
+    GatesSpec,
+    TrainingSpec,
+    check_selection_gates,
+    check_thresholds,
+)
 
 
 class Spec(SpecModel):
@@ -36,6 +42,7 @@ class Spec(SpecModel):
         bt = self.backtest
         check_thresholds(bt.long_threshold, bt.short_threshold, self.model.task)
         check_retraining_triggers(self.monitoring, self.retraining)
+        check_selection_gates(self.gates, self.training.tuning)
         return self
 
     @property

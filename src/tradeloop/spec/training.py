@@ -27,7 +27,12 @@ class SplitSpec(SpecModel):
     test_bars: int | None = Field(None, ge=10, description="bars per test fold (default: auto)")
     train_bars: int | None = Field(None, ge=10, description="sliding window length")
     min_train_bars: int = Field(500, ge=10)
-    embargo: int = Field(0, ge=0, description="bars dropped after each test fold")
+    embargo: int = Field(
+        0,
+        ge=0,
+        description="bars dropped after each test block when training follows it (purged "
+        "k-fold); walk-forward folds never train after their test block, so none applies",
+    )
 
 
 class TrainingSpec(SpecModel):
@@ -90,4 +95,22 @@ class GatesSpec(SpecModel):
     max_drawdown: float | None = Field(0.5, gt=0, description="as a positive fraction")
     min_hit_rate: float | None = Field(None, ge=0, le=1)
     min_ic: float | None = None
+    min_deflated_sharpe: float | None = Field(
+        None, ge=0, le=1, description="deflated Sharpe ratio: P(true Sharpe > luck of N trials)"
+    )
+    max_pbo: float | None = Field(
+        None, ge=0, le=1, description="probability of backtest overfitting (needs tuning)"
+    )
+    max_segment_drawdown: float | None = Field(
+        None, gt=0, description="worst drawdown of any segment (symbol, regime, weekday, hour)"
+    )
     champion: ChampionGate | None = Field(default_factory=ChampionGate)
+
+
+def check_selection_gates(gates: GatesSpec, tuning: TuningSpec) -> None:
+    """PBO compares tuning trials, so `gates.max_pbo` needs at least two. ValueError otherwise."""
+    if gates.max_pbo is not None and tuning.trials < 2:
+        raise ValueError(
+            "gates.max_pbo needs training.tuning.trials >= 2: the probability of backtest "
+            f"overfitting compares tuning trials, and {tuning.trials} trial(s) are configured"
+        )

@@ -24,6 +24,7 @@ from typing import Any
 from tradeloop.data.snapshot import write_snapshot
 from tradeloop.data.source import checked_bars
 from tradeloop.errors import RuntimeFailure
+from tradeloop.evaluation.explain import sha256
 from tradeloop.faults import crash_point
 from tradeloop.observability import tracing
 from tradeloop.project import Project
@@ -40,6 +41,7 @@ from tradeloop.registry.model_card import CARD_METRICS
 from tradeloop.registry.recovery import HOLDER_TAG
 from tradeloop.registry.tracking import serving_requirements
 from tradeloop.store import leases
+from tradeloop.training import report_step
 from tradeloop.training.adapters import make_adapter
 from tradeloop.training.artifacts import write_run_artifacts
 from tradeloop.training.bookkeeping import TRIGGER_TAG, Outcome, Recovery, record, recover
@@ -47,6 +49,7 @@ from tradeloop.training.dataset import bars_as_of, final_rows, training_frame, x
 from tradeloop.training.gating import gate_report
 from tradeloop.training.onnx_parity import export_checked
 from tradeloop.training.out_of_sample import backtest, finite_metrics, fold_results
+from tradeloop.training.selection_step import selection_metrics, selection_report
 from tradeloop.training.splits import walk_forward
 from tradeloop.training.tuning_step import tune_in_training
 
@@ -65,6 +68,8 @@ class TrainResult:
     folds: list[dict[str, Any]] = field(default_factory=list)
     champion: str | None = None
     seconds: float = 0.0
+    selection: dict[str, Any] = field(default_factory=dict)
+    segments: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +81,10 @@ class TrainResult:
             "reason": self.reason,
             "champion": self.champion,
             "folds": self.folds,
+            "deflated_sharpe": self.selection.get("deflated_sharpe"),
+            "pbo": self.selection.get("pbo"),
+            "selection": self.selection,
+            "segments": self.segments,
             "seconds": round(self.seconds, 2),
         }
 
@@ -177,12 +186,13 @@ def _train(
         run.log_dataset(
             snap.path, name=f"bars-{snap.hash[:12]}", digest=snap.hash[:36], context="training"
         )
-        tuning = None
+        tuning, tuned = None, None
         if spec.training.tuning.trials > 0:
             step("tuning")
-            tuning = tune_in_training(
-                spec, project, registry, base, frame, folds, snap.hash, run_id
+            tuned = tune_in_training(
+                spec, project, registry, base, frame, folds, snap.hash, run_id, closes
             )
+            tuning = tuned.doc
             base = base.with_params(**tuning["best_params"])
         run.log_params(
             {
@@ -204,8 +214,14 @@ def _train(
         result = backtest(spec, oos, closes)
         metrics = finite_metrics(result.metrics)
         run.log_metrics({f"oos_{k}": v for k, v in metrics.items()})
+        step("selection")
+        selection = selection_report(spec.name, registry, run_id, result, tuned)
+        segments = report_step.segments_of(spec, result, bars)
+        extra = selection_metrics(selection)
+        extra["max_segment_drawdown"] = segments["max_segment_drawdown"]
+        run.log_metrics(extra)
         champ = registry.by_alias(spec.name, CHAMPION)
-        gates = gate_report(spec, registry, metrics, champ, frame, oos, closes)
+        gates = gate_report(spec, registry, {**metrics, **extra}, champ, frame, oos, closes)
         gates_doc = gates.to_dict()
         run.log_metrics({"gates_passed": float(gates.passed)})
 
@@ -215,6 +231,7 @@ def _train(
         model = base.with_params().fit(X, y)
         onnx_bytes, diff = export_checked(model, spec.feature_names, X)
         run.log_metrics({"onnx_parity_max_abs_diff": diff})
+        explainer, importance = report_step.explanation_of(model, spec.feature_names, X)
         logged = run.log_onnx_model(onnx_bytes, spec.feature_names, serving_requirements())
         crash_point("model_logged")
         onnx_sha = sha256_file(registry.model_dir_of(logged.model_uri) / ONNX_FILE)
@@ -243,6 +260,14 @@ def _train(
             metrics=metrics,
             gates=gates_doc,
             lineage=lineage,
+            extra={
+                "selection": selection,
+                "segments": segments,
+                "importance": importance,
+                "environment": report_step.environment(project.root),
+                "symbol_ranges": report_step.data_ranges(bars),
+                "purge": report_step.purge_applied(fold_info, spec),
+            },
         )
         with tempfile.TemporaryDirectory() as tmp:
             write_run_artifacts(
@@ -259,14 +284,21 @@ def _train(
                 model=model,
                 X=X,
             )
+            if explainer is not None:
+                (Path(tmp) / report_step.EXPLAINER_FILE).write_bytes(explainer)
             run.log_artifacts(Path(tmp))
         crash_point("artifacts_logged")
 
         version = None
         if gates.passed:
             step("register")
+            explained = {"explainer_sha256": sha256(explainer)} if explainer else {}
             mv = _register(
-                registry, spec.name, logged.model_uri, run_id, {**lineage, "approval": "pending"}
+                registry,
+                spec.name,
+                logged.model_uri,
+                run_id,
+                {**lineage, **explained, "approval": "pending"},
             )
             version = mv.version
             crash_point("version_complete")
@@ -293,6 +325,8 @@ def _train(
         fold_info,
         champ.version if champ else None,
         time.perf_counter() - t0,
+        selection,
+        segments,
     )
 
 

@@ -205,6 +205,7 @@ def tune(
     y_eval: np.ndarray | None = None,
     search_space: SearchSpace | None = None,
     clock: Clock | None = None,
+    on_fold: Callable[[int, int, np.ndarray], None] | None = None,
 ) -> TuningResult:
     """Search hyperparameters: objective = mean of score_fn(y_eval[test], predict) over folds.
 
@@ -217,7 +218,8 @@ def tune(
     ran (complete, pruned past the deadline, or failed). Trials already in the study count
     towards the best result, and a study name reused with the same storage adds to it.
     `clock` (default the wall clock) measures the `timeout` budget: the search stops between
-    folds and between trials once it is spent.
+    folds and between trials once it is spent. `on_fold(trial number, fold index, predictions)`
+    sees each fold's out-of-fold predictions (what PBO and the deflated Sharpe compare).
     """
     budget = spec.tuning
     factory = (
@@ -257,7 +259,10 @@ def tune(
                 trial.set_user_attr("fold_scores", scores)
                 raise optuna.TrialPruned(f"timeout after {k} of {len(folds)} folds")
             model = factory(**params).fit(X[fold.train], y[fold.train])
-            score = float(score_fn(target[fold.test], model.predict(X[fold.test])))
+            pred = model.predict(X[fold.test])
+            if on_fold is not None:
+                on_fold(trial.number, k, pred)
+            score = float(score_fn(target[fold.test], pred))
             scores.append(score)
             trial.report(score, k)
         trial.set_user_attr("fold_scores", scores)

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +18,17 @@ from tradeloop.registry.mlflow_registry import Registry
 from tradeloop.spec import Spec
 from tradeloop.training.adapters import ModelAdapter
 from tradeloop.training.dataset import xy
+from tradeloop.training.out_of_sample import backtest, predictions
 from tradeloop.training.splits import Fold, walk_forward
+
+
+@dataclass(frozen=True)
+class TuningOutcome:
+    """The study's summary, and the per-bar after-cost portfolio returns of each trial this run
+    completed on the inner folds (T bars x N trials; None with fewer than two such trials)."""
+
+    doc: dict[str, Any]
+    trial_returns: np.ndarray | None
 
 
 def _sharpe_scorer(spec: Spec) -> Callable[[np.ndarray, np.ndarray], float]:
@@ -48,7 +60,8 @@ def tune_in_training(
     folds: list[Fold],
     dataset_hash: str,
     parent_run: str,
-) -> dict[str, Any]:
+    closes: pl.DataFrame,
+) -> TuningOutcome:
     """Optuna inside the training data only: inner walk-forward folds on the rows before the
     first out-of-sample block, so the reported fold metrics stay untouched by the search."""
     import optuna
@@ -69,6 +82,11 @@ def tune_in_training(
         else make_scorer(spec.training.tuning.metric, spec.model.task)
     )
 
+    fold_preds: dict[int, dict[int, np.ndarray]] = defaultdict(dict)
+
+    def keep_fold(trial: int, k: int, pred: np.ndarray) -> None:
+        fold_preds[trial][k] = pred
+
     def log_trial(record: dict[str, Any]) -> None:
         name = f"trial-{record.get('number')}"
         with registry.start_run(spec.name, name, {}, parent_run_id=parent_run) as run:
@@ -87,5 +105,28 @@ def tune_in_training(
         study_name=f"{spec.name}-{dataset_hash[:12]}-{spec.spec_hash()[:8]}",
         on_trial=log_trial,
         y_eval=fwd[outer_train],
+        on_fold=keep_fold,
     )
-    return res.to_dict()
+    doc = res.to_dict()
+    done = {t["number"] for t in doc["trials"] if t["state"] == "COMPLETE"}
+    inner_frame = frame[outer_train]
+    series = [
+        _trial_returns(spec, inner_frame, inner, preds, closes)
+        for number, preds in sorted(fold_preds.items())
+        if number in done and len(preds) == len(inner)
+    ]
+    matrix = np.column_stack(series) if len(series) >= 2 else None
+    return TuningOutcome(doc, matrix)
+
+
+def _trial_returns(
+    spec: Spec,
+    frame: pl.DataFrame,
+    folds: list[Fold],
+    preds: dict[int, np.ndarray],
+    closes: pl.DataFrame,
+) -> np.ndarray:
+    """One trial's out-of-fold predictions, backtested as the real one is: per-bar net returns."""
+    parts = [predictions(frame, f.test, preds[k]) for k, f in enumerate(folds)]
+    equity = backtest(spec, pl.concat(parts), closes).equity
+    return equity.get_column("net_return").to_numpy()[1:]

@@ -91,6 +91,20 @@ class ModelAdapter(ABC):
         model, source = self._to_onnx(schema.n_features)
         return finalize_onnx(model, source, self.task, schema, self.describe())
 
+    def explainer_doc(self, feature_names: list[str]) -> dict[str, Any] | None:
+        """The fitted model as an `evaluation.explain` document (JSON, no pickle), or None when
+        this model type has no attributions."""
+        self._require_fitted("explainer_doc")
+        doc = self._explainer()
+        if doc is None:
+            return None
+        link = "logit" if self.task == "classification" else "identity"
+        return {**doc, "feature_names": list(feature_names), "link": link}
+
+    def _explainer(self) -> dict[str, Any] | None:
+        """What the explainer needs (`kind` and its parameters); None: no attributions."""
+        return None
+
     @property
     def fitted(self) -> bool:
         return hasattr(self, "model_")

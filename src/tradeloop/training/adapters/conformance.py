@@ -267,6 +267,24 @@ def check_no_look_ahead(factory: AdapterFactory, task: Task) -> None:
     )
 
 
+def check_explainer(factory: AdapterFactory, task: Task) -> None:
+    """No explainer is allowed; one that exists sums to the raw score whose link is `predict`."""
+    from tradeloop.evaluation.explain import Explainer, encode
+
+    model, X = _fitted(factory, task)
+    doc = model.explainer_doc(FEATURES)
+    if doc is None:
+        return
+    try:
+        att = Explainer.from_bytes(encode(doc)).explain(X[:200])
+    except BadInput as exc:
+        raise AdapterConformanceError(f"explainer_doc is not a usable explainer: {exc}") from exc
+    gap = float(np.max(np.abs(att.base + att.values.sum(axis=1) - att.raw)))
+    _expect(gap < 1e-9, f"attributions + base miss the raw score by {gap:.3g}")
+    diff = float(np.max(np.abs(att.score() - model.predict(X[:200]))))
+    _expect(diff < ONNX_ATOL, f"link(raw score) differs from predict() by {diff:.3g}")
+
+
 ADAPTER_CHECKS: dict[str, Callable[[AdapterFactory, Task], None]] = {
     f.__name__.removeprefix("check_"): f
     for f in (
@@ -282,6 +300,7 @@ ADAPTER_CHECKS: dict[str, Callable[[AdapterFactory, Task], None]] = {
         check_bad_input_is_refused,
         check_missing_features,
         check_no_look_ahead,
+        check_explainer,
     )
 }
 

@@ -61,6 +61,10 @@ class LightGBMAdapter(ModelAdapter):
             return np.asarray(self.model_.predict_proba(X)[:, 1])
         return np.asarray(self.model_.predict(X))
 
+    def _explainer(self) -> dict[str, Any]:
+        """The booster's model text: TreeSHAP via `pred_contrib` at serving time."""
+        return {"kind": "lightgbm", "model": self.model_.booster_.model_to_string()}
+
     def _to_onnx(self, n_features: int) -> tuple[onnx.ModelProto, str]:
         from onnx import helper
         from onnxmltools import convert_lightgbm

@@ -51,6 +51,19 @@ class LinearAdapter(ModelAdapter):
             return np.asarray(self.model_.predict_proba(X)[:, 1])
         return np.asarray(self.model_.predict(X))
 
+    def _explainer(self) -> dict[str, Any]:
+        """Scaler and coefficients: attribution = coefficient x standardized value."""
+        scale, final = self.model_.steps[0][1], self.model_.steps[-1][1]
+        coef = np.asarray(final.coef_, dtype=np.float64).reshape(-1)
+        intercept = float(np.asarray(final.intercept_, dtype=np.float64).reshape(-1)[0])
+        return {
+            "kind": "linear",
+            "mean": np.asarray(scale.mean_, dtype=np.float64).tolist(),
+            "scale": np.asarray(scale.scale_, dtype=np.float64).tolist(),
+            "coef": coef.tolist(),
+            "intercept": intercept,
+        }
+
     def _to_onnx(self, n_features: int) -> tuple[onnx.ModelProto, str]:
         from skl2onnx import to_onnx
         from skl2onnx.common.data_types import FloatTensorType
