@@ -8,6 +8,7 @@ from sqlalchemy import text, update
 
 from tradeloop.clock import SimulatedClock
 from tradeloop.store import Store
+from tradeloop.store.engine import SCHEMA_HEAD
 from tradeloop.store.tables import audit_log
 
 
@@ -125,7 +126,8 @@ def test_migrations_are_idempotent(db_url: str, clock: SimulatedClock) -> None:
     assert b.audit.verify().entries == 1
     with b.engine.connect() as c:
         assert (
-            c.execute(text("select version_num from tradeloop_alembic_version")).scalar() == "0001"
+            c.execute(text("select version_num from tradeloop_alembic_version")).scalar()
+            == SCHEMA_HEAD
         )
     a.close()
     b.close()

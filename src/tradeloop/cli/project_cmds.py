@@ -33,10 +33,17 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def validate(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
         """Check the spec: unknown keys, types, ranges and cross-references, with line numbers."""
+        from tradeloop.control.canary_units import check_steps
         from tradeloop.spec import format_duration, load_spec
 
         loaded = load_spec(spec)
         s = loaded.spec
+        units = s.sticky_units
+        splits = (
+            check_steps([st.weight for st in s.deployment.steps], units)
+            if units and s.deployment.strategy == "canary"
+            else []
+        )
         doc = {
             "ok": True,
             "spec": str(loaded.path),
@@ -47,6 +54,7 @@ def register(app: typer.Typer) -> None:
             "features": s.feature_names,
             "model": s.model.type,
             "task": s.model.task,
+            "canary_splits": [sp.to_dict() for sp in splits],
         }
         if json_:
             emit_json(doc)

@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
+from tradeloop.cli._common import (
+    JsonOpt,
+    SpecOpt,
+    TokenOpt,
+    caller,
+    emit_json,
+    err,
+    handle_errors,
+    load_project,
+    out,
+)
 from tradeloop.errors import BadInput
 
 if TYPE_CHECKING:
@@ -114,13 +124,33 @@ def register(app: typer.Typer) -> None:
         rollback: Annotated[
             bool, typer.Option(help="Remove the challenger: champion 100%.")
         ] = False,
+        token: TokenOpt = None,
+        override_approval: Annotated[
+            bool,
+            typer.Option(
+                "--override-approval",
+                help="Break glass: live traffic for an unapproved version (admin; alerts).",
+            ),
+        ] = False,
+        reason: Annotated[
+            str | None, typer.Option(help="Why (recorded; required with --override-approval).")
+        ] = None,
     ) -> None:
-        """Set what serves by hand (audited), until the deployer does it for you."""
+        """Set what serves by hand (operator token; audited under its user).
+
+        Under `deployment.approval: manual` a version gets live traffic only once approved.
+        With sticky symbols a --weight must be one the symbols can express (see
+        control.canary_units): 10% of four symbols is refused, listing 25, 50, 75.
+        """
+        from tradeloop.control.canary_units import check_weight
         from tradeloop.registry.mlflow_registry import Registry
+        from tradeloop.security.approvals import require_live_approval
         from tradeloop.store import deployments as dep
 
         project = load_project(spec)
+        who = caller(project, token, "operator", "deploy")
         name = project.spec.name
+        split = None
         current = {d.variant: d for d in dep.current(project.store, name)}
         champ = current.get("champion")
         if rollback:
@@ -140,6 +170,19 @@ def register(app: typer.Typer) -> None:
             v = reg.get(name, version)
             if v.rejected:
                 raise BadInput(f"v{version} was rejected; it cannot be deployed")
+            goes_live = not shadow and (champ is None or champ.version != version)
+            if weight is not None and project.spec.sticky_units:
+                split = check_weight(weight, project.spec.sticky_units, "deploy --weight")
+            if goes_live:
+                require_live_approval(
+                    project.store,
+                    project.spec.deployment.approval,
+                    name,
+                    version,
+                    who,
+                    "deploy",
+                    override_reason=(reason or "") if override_approval else None,
+                )
             if champ is None or (weight is None and not shadow):
                 want = [dep.Deployed(name, "champion", version, "live", 100)]
             elif shadow:
@@ -156,15 +199,22 @@ def register(app: typer.Typer) -> None:
             project.store,
             name,
             want,
-            actor="cli",
-            reason="rollback" if rollback else f"deploy v{version}",
+            actor=who.actor,
+            reason=(reason or "rollback") if rollback else (reason or f"deploy v{version}"),
         )
-        doc = {"serving": [d.to_dict() for d in after]}
+        doc: dict[str, object] = {"serving": [d.to_dict() for d in after], "actor": who.actor}
+        if split is not None:
+            doc["split"] = split.to_dict()
         if json_:
             emit_json(doc)
         else:
             for d in after:
                 out.print(f"{d.variant:<10} v{d.version:<4} {d.mode:<6} {d.weight}%")
+            if split is not None:
+                out.print(
+                    f"challenger gets {split.units} of {split.total} symbols "
+                    f"({split.realized:.3g}% of units)"
+                )
 
     @app.command()
     @handle_errors

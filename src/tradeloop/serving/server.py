@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -60,6 +60,7 @@ def build_app(
     shadow_queue: int = 10_000,
     token_cache_ttl: float = 5.0,
     registry: CollectorRegistry | None = None,
+    sticky_units: Sequence[str] = (),
 ) -> Starlette:
     """The gateway for one registered model.
 
@@ -68,6 +69,7 @@ def build_app(
     `backtest`'s thresholds for a model of `task`, as the backtest's do (BadInput when they do
     not fit the task). `protocols`: name -> factory (default: every registered protocol). Predictions go to
     `<state_dir>/predictions/`. `app.state.gateway` exposes the parts (for tests and the CLI).
+    `sticky_units`: the known units (symbols) the router ranks instead of hashing.
     """
     clock = clock or store.clock
     serving = serving or ServingSpec()
@@ -85,7 +87,7 @@ def build_app(
     gw = Gateway(
         model_name=model_name,
         manager=ModelManager(store, model_name, source, metrics, poll_interval=poll_interval),
-        router=Router(),
+        router=Router(units=sticky_units),
         predlog=predlog,
         shadow=ShadowScorer(predlog, metrics, max_queue=shadow_queue),
         metrics=metrics,

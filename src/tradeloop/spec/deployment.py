@@ -47,12 +47,21 @@ class GitSpec(SpecModel):
 class ServingSpec(SpecModel):
     require_token: bool = Field(False, description="prediction endpoints require a bearer token")
     sticky_key: str = Field("symbol", description="'symbol' or the name of a request header")
+    units: list[str] | None = Field(
+        None,
+        description="the sticky units routed by rank (default: the simulator's symbols when "
+        "sticky_key is symbol); others are hashed",
+    )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
 
 
 class DeploymentSpec(SpecModel):
     strategy: Literal["canary", "blue_green", "direct"] = "canary"
     approval: Literal["auto", "manual"] = "auto"
+    four_eyes: bool = Field(
+        False,
+        description="an approver may not approve a version they registered or triggered",
+    )
     shadow: ShadowSpec | None = Field(default_factory=ShadowSpec)
     steps: list[CanaryStep] = Field(
         default_factory=lambda: [CanaryStep(weight=10), CanaryStep(weight=50)]

@@ -22,7 +22,7 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 # Our own version table: Optuna's RDB storage (sharing this database) uses `alembic_version`.
 VERSION_TABLE = "tradeloop_alembic_version"
 # The newest revision in migrations/versions; tests/store checks it against Alembic's head.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 def normalize_url(url: str) -> str:
