@@ -37,6 +37,11 @@ monitor_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
 HostOpt = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
 CONTROLLERS = ("trainer", "deployer", "monitor")
+CertOpt = Annotated[Path | None, typer.Option(help="TLS certificate (PEM); serves HTTPS.")]
+KeyOpt = Annotated[Path | None, typer.Option(help="TLS private key (PEM).")]
+ClientCaOpt = Annotated[
+    Path | None, typer.Option(help="CA bundle: require client certificates it signed (mTLS).")
+]
 
 
 def _app(project: Project, world: World) -> Starlette:
@@ -76,15 +81,25 @@ def _manager(project: Project, world: World, names: list[str]) -> Manager:
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
-    def serve(spec: SpecOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8080) -> None:
+    def serve(
+        spec: SpecOpt = None,
+        host: HostOpt = "127.0.0.1",
+        port: PortOpt = 8080,
+        tls_cert: CertOpt = None,
+        tls_key: KeyOpt = None,
+        tls_client_ca: ClientCaOpt = None,
+    ) -> None:
         """Serve the deployed versions (MLflow /invocations, KServe v2, trading endpoints)."""
         from tradeloop.control.world import World
         from tradeloop.serving.server import serve as run
+        from tradeloop.serving.tls import tls_options
 
+        tls = tls_options(tls_cert, tls_key, tls_client_ca)
         project = load_project(spec)
         world = World.open(project)
-        err.print(f"serving {project.spec.name} on http://{host}:{port}")
-        run(_app(project, world), host=host, port=port)
+        scheme = "https" if tls else "http"
+        err.print(f"serving {project.spec.name} on {scheme}://{host}:{port}")
+        run(_app(project, world), host=host, port=port, **tls)
 
     @app.command()
     @handle_errors
