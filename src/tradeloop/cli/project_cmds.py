@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, handle_errors, out
+from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, out
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
         """Check the spec: unknown keys, types, ranges and cross-references, with line numbers."""
         from tradeloop.control.canary_units import check_steps
         from tradeloop.spec import format_duration, load_spec
+        from tradeloop.spec.secrets import literal_secrets
 
         loaded = load_spec(spec)
         s = loaded.spec
@@ -44,6 +45,7 @@ def register(app: typer.Typer) -> None:
             if units and s.deployment.strategy == "canary"
             else []
         )
+        warnings = literal_secrets({k: w.url for k, w in s.monitoring.webhooks.items()})
         doc = {
             "ok": True,
             "spec": str(loaded.path),
@@ -55,7 +57,10 @@ def register(app: typer.Typer) -> None:
             "model": s.model.type,
             "task": s.model.task,
             "canary_splits": [sp.to_dict() for sp in splits],
+            "warnings": warnings,
         }
+        for warning in warnings:
+            err.print(f"[yellow]warning:[/yellow] {warning}", markup=True)
         if json_:
             emit_json(doc)
         else:

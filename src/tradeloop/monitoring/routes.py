@@ -29,8 +29,10 @@ from typing import Any
 import httpx
 
 from tradeloop.clock import utc
+from tradeloop.errors import BadInput
 from tradeloop.monitoring.alert_rules import Transition
 from tradeloop.spec import WebhookRoute
+from tradeloop.spec.secrets import is_reference, resolve_secret
 
 __all__ = ["LOG_ROUTE", "Notifier", "RouteStats", "alert_payload", "log_transition"]
 
@@ -175,7 +177,12 @@ class _Worker:
                     break  # closing: give up on the rest
             n._count(self.name, attempts=1)
             try:
-                resp = client.post(self.route.url, json=job.payload)
+                url = resolve_secret(self.route.url, f"webhook {self.name}")
+            except BadInput as exc:  # a missing secret: retrying may find it set
+                error = str(exc)
+                continue
+            try:
+                resp = client.post(url, json=job.payload)
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 continue
@@ -189,7 +196,7 @@ class _Worker:
         log.warning(
             "webhook %s (%s): giving up after %d attempt(s): %s",
             self.name,
-            self.route.url,
+            self.route.url if is_reference(self.route.url) else "url redacted",
             attempts,
             error,
         )
