@@ -34,6 +34,11 @@ class AnalysisSpec(SpecModel):
         description="both arms' samples where the always-valid interval is "
         "tightest; fix it before the rollout (default 5000)",
     )
+    dependence: Literal["independent", "per_bar_hac"] = Field(
+        "independent",
+        description="per_bar_hac: pnl averaged per bar with an autocorrelation-robust "
+        "variance (monitoring.dependent); independent treats each prediction as a draw",
+    )
     on_inconclusive: Literal["pause", "extend"] = "extend"
     max_extensions: int = Field(3, ge=0)
 
