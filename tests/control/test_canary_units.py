@@ -87,3 +87,29 @@ def test_split_for_rejects_out_of_range() -> None:
     assert split_for(0, 4) is not None and split_for(100, 4) is not None
     with pytest.raises(BadInput, match="between 0 and 100"):
         split_for(120, 4)
+
+
+def test_status_counts_units_as_the_router_routes_them() -> None:
+    from tradeloop.control.canary_units import challenger_units
+
+    for units in (INIT_SYMBOLS, [f"S{i}" for i in range(12)], [f"K{i}" for i in range(500)]):
+        for w in (1, 10, 25, 33, 50, 90, 99):
+            assert challenger_units(units, w) == _challenger_units(units, w)
+
+
+def test_status_reports_the_realized_share_of_units() -> None:
+    from tradeloop.control.status_report import canary_split
+
+    serving = [
+        {"variant": "champion", "mode": "live", "weight": 75, "version": "1"},
+        {"variant": "challenger", "mode": "live", "weight": 25, "version": "2"},
+    ]
+    assert canary_split(serving, INIT_SYMBOLS) == {
+        "target_pct": 25,
+        "total_units": 4,
+        "units": 1,
+        "realized_units_pct": 25.0,
+    }
+    serving[0]["weight"], serving[1]["weight"] = 90, 10  # set by hand around validate
+    assert canary_split(serving, INIT_SYMBOLS)["realized_units_pct"] == 0.0  # type: ignore[index]
+    assert canary_split(serving[:1], INIT_SYMBOLS) is None

@@ -251,6 +251,12 @@ def register(app: typer.Typer) -> None:
             out.print(
                 f"  serving {s['variant']:<10} v{s['version']:<4} {s['mode']:<6} {s['weight']}%"
             )
+        split = doc.get("canary_split")
+        if split and "units" in split:
+            out.print(
+                f"  canary target {split['target_pct']}%: challenger has {split['units']} of "
+                f"{split['total_units']} sticky units ({split['realized_units_pct']:.3g}%)"
+            )
         if doc["rollout"]:
             r = doc["rollout"]
             out.print(f"  rollout v{r['version']}: {r['phase']} step {r['step']} — {r['reason']}")

@@ -14,6 +14,7 @@ within 0.25 points of a k/n, so only small unit sets are ever refused.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,20 @@ class Split:
             "total_units": self.total,
             "realized_pct": round(self.realized, 4),
         }
+
+
+def challenger_units(units: Sequence[str], weight: int) -> int:
+    """How many of `units` the router sends to a challenger at `weight`.
+
+    The router's own rule (`serving.router.unit_buckets`), restated here because `status`
+    must not import the serving stack (onnxruntime); tests/control/test_canary_units.py
+    holds the two equal.
+    """
+    ranked = sorted(
+        set(units), key=lambda u: (hashlib.blake2b(u.encode(), digest_size=8).digest(), u)
+    )
+    n = len(ranked)
+    return sum((100 * (2 * i + 1)) // (2 * n) >= 100 - weight for i in range(n))
 
 
 def achievable(total: int) -> list[int]:
