@@ -74,7 +74,7 @@ def test_manual_approval_waits_until_approved(tmp_path: Path) -> None:
     assert world.registry.by_alias("loop", CHAMPION) is None
     assert "version: '1'" not in _pin(root)
 
-    _, token = create_token(project.store, "reviewer", "operator")
+    _, token = create_token(project.store, "reviewer", "approver")
     decide(project.store, world.registry, "loop", "1", "approved", token, "reviewed")
     clock.advance(timedelta(hours=1))
     manager.run_once()

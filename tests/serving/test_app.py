@@ -105,13 +105,19 @@ def test_shadow_scores_a_copy_and_the_client_gets_the_champion(
     assert {r[0] for r in rows} == set(ids)
 
 
-def test_override_header_forces_a_variant_when_tokens_are_off(client: httpx.Client) -> None:
-    r = client.post("/invocations", json=ROW, headers={"x-tradeloop-variant": "challenger"})
+def test_override_header_needs_an_operator_even_when_tokens_are_off(
+    client: httpx.Client, stack: Any
+) -> None:
+    anonymous = client.post("/invocations", json=ROW, headers={"x-tradeloop-variant": "champion"})
+    assert anonymous.status_code == 401 and "operator" in anonymous.json()["message"]
+    plain = create_token(stack.store, "dev", "operator", user="dev@example.com")[0]
+    op = {"authorization": f"Bearer {plain}"}
+    r = client.post("/invocations", json=ROW, headers={**op, "x-tradeloop-variant": "challenger"})
     assert (
         r.headers["x-tradeloop-variant"] == "challenger"
         and r.headers["x-tradeloop-model-version"] == "2"
     )
-    r = client.post("/invocations", json=ROW, headers={"x-tradeloop-variant": "blue"})
+    r = client.post("/invocations", json=ROW, headers={**op, "x-tradeloop-variant": "blue"})
     assert r.status_code == 400 and "not being served" in r.json()["message"]
 
 

@@ -21,6 +21,7 @@ from tradeloop.errors import TradeloopError
 
 if TYPE_CHECKING:
     from tradeloop.project import Project
+    from tradeloop.security.tokens import TokenInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +32,13 @@ SpecOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="API token to act with (default: $TRADELOOP_TOKEN, then <state>/admin.token).",
+        show_default=False,
+    ),
+]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -41,6 +49,13 @@ def load_project(spec: Path | None) -> Project:
     from tradeloop.project import Project
 
     return Project.load(spec)
+
+
+def caller(project: Project, token: str | None, role: str, action: str) -> TokenInfo:
+    """Who runs this mutating command: a token with `role` or higher, else exit 2."""
+    from tradeloop.security.identity import plain_token, require
+
+    return require(project.store, plain_token(token, project.state_dir), role, action)
 
 
 def emit_json(doc: Any) -> None:

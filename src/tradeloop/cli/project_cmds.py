@@ -37,10 +37,18 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def validate(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
         """Check the spec: unknown keys, types, ranges and cross-references, with line numbers."""
+        from tradeloop.control.canary_units import check_steps
         from tradeloop.spec import format_duration, load_spec
 
         loaded = load_spec(spec)
         s = loaded.spec
+        units = s.sticky_units
+        splits = (
+            check_steps([st.weight for st in s.deployment.steps], units)
+            if units and s.deployment.strategy == "canary"
+            else []
+        )
+        warnings = _warnings(loaded.path, s)
         doc = {
             "ok": True,
             "spec": str(loaded.path),
@@ -51,9 +59,11 @@ def register(app: typer.Typer) -> None:
             "features": s.feature_names,
             "model": s.model.type,
             "task": s.model.task,
+            "canary_splits": [sp.to_dict() for sp in splits],
+            "warnings": warnings,
         }
-        warnings = _warnings(loaded.path, s)
-        doc["warnings"] = warnings
+        for warning in warnings:
+            err.print(f"[yellow]warning:[/yellow] {warning}", markup=True)
         if json_:
             emit_json(doc)
         else:
@@ -61,8 +71,6 @@ def register(app: typer.Typer) -> None:
                 f"{loaded.path}: ok — pipeline '{s.name}', {len(s.features)} features, "
                 f"{s.model.type} {s.model.task}, data from {s.data.source}"
             )
-            for w in warnings:
-                err.print(f"warning: {w}", markup=False)
 
 
 def _warnings(path: Path, spec: Spec) -> list[str]:

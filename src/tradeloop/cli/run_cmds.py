@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
+from tradeloop.cli._common import (
+    JsonOpt,
+    SpecOpt,
+    TokenOpt,
+    caller,
+    emit_json,
+    err,
+    handle_errors,
+    load_project,
+    out,
+)
 from tradeloop.errors import BadInput
 
 if TYPE_CHECKING:
@@ -34,6 +44,11 @@ CONTROLLERS = ("trainer", "deployer", "monitor")
 MetricsPortOpt = Annotated[
     int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: any free port).")
 ]
+CertOpt = Annotated[Path | None, typer.Option(help="TLS certificate (PEM); serves HTTPS.")]
+KeyOpt = Annotated[Path | None, typer.Option(help="TLS private key (PEM).")]
+ClientCaOpt = Annotated[
+    Path | None, typer.Option(help="CA bundle: require client certificates it signed (mTLS).")
+]
 
 
 def _grpc_note(project: Project, grpc_port: int | None) -> str:
@@ -50,12 +65,12 @@ def _observe(service: str) -> None:
     configure_tracing(service)
 
 
-def _serve_gateway(proc: Process, host: str, port: int) -> None:
+def _serve_gateway(proc: Process, host: str, port: int, **tls: Any) -> None:
     from tradeloop.serving.server import serve as run
 
     assert proc.app is not None  # assembled with gateway=True
     # uvicorn's own loggers go through ours (one JSON object per line), not its handlers
-    run(proc.app, host=host, port=port, log_config=None)
+    run(proc.app, host=host, port=port, log_config=None, **tls)
 
 
 def register(app: typer.Typer) -> None:
@@ -66,17 +81,25 @@ def register(app: typer.Typer) -> None:
         host: HostOpt = "127.0.0.1",
         port: PortOpt = 8080,
         grpc_port: GrpcPortOpt = None,
+        tls_cert: CertOpt = None,
+        tls_key: KeyOpt = None,
+        tls_client_ca: ClientCaOpt = None,
     ) -> None:
         """Serve the deployed versions (MLflow /invocations, KServe v2, trading endpoints)."""
         from tradeloop.control.assembly import assemble
+        from tradeloop.serving.tls import tls_options
 
+        tls = tls_options(tls_cert, tls_key, tls_client_ca)
         project = load_project(spec)
+        tls = tls_options(tls_cert, tls_key, tls_client_ca)
         _observe("tradeloop-gateway")
         proc = assemble(project, (), gateway=True, grpc_host=host, grpc_port=grpc_port)
+        scheme = "https" if tls else "http"
         err.print(
-            f"serving {project.spec.name} on http://{host}:{port}{_grpc_note(project, grpc_port)}"
+            f"serving {project.spec.name} on {scheme}://{host}:{port}"
+            f"{_grpc_note(project, grpc_port)}"
         )
-        _serve_gateway(proc, host, port)
+        _serve_gateway(proc, host, port, **tls)
 
     @app.command()
     @handle_errors
@@ -131,17 +154,36 @@ def register(app: typer.Typer) -> None:
         rollback: Annotated[
             bool, typer.Option(help="Remove the challenger: champion 100%.")
         ] = False,
+        token: TokenOpt = None,
+        override_approval: Annotated[
+            bool,
+            typer.Option(
+                "--override-approval",
+                help="Break glass: live traffic for an unapproved version (admin; alerts).",
+            ),
+        ] = False,
+        reason: Annotated[
+            str | None, typer.Option(help="Why (recorded; required with --override-approval).")
+        ] = None,
     ) -> None:
-        """Set what serves by hand (audited), until the deployer does it for you.
+        """Set what serves by hand (operator token; audited under its user).
 
+        Under `deployment.approval: manual` a version gets live traffic only once approved.
+        With sticky symbols a --weight must be one the symbols can express (see
+        control.canary_units): 10% of four symbols is refused, listing 25, 50, 75.
         VERSION's artifact must match its registered sha256 before anything is written, and
-        a new champion moves the registry's `champion` alias too (one definition of it)."""
+        a new champion moves the registry's `champion` alias too (one definition of it).
+        """
+        from tradeloop.control.canary_units import check_weight
         from tradeloop.registry.champion import promote_version
         from tradeloop.registry.sql_registry import open_registry, verify_artifact
+        from tradeloop.security.approvals import require_live_approval
         from tradeloop.store import deployments as dep
 
         project = load_project(spec)
+        who = caller(project, token, "operator", "deploy")
         name = project.spec.name
+        split = None
         current = {d.variant: d for d in dep.current(project.store, name)}
         champ = current.get("champion")
         reg = open_registry(project.mlflow_uri, project.mlflow_artifacts)
@@ -161,6 +203,19 @@ def register(app: typer.Typer) -> None:
             v = reg.get(name, version)
             if v.rejected:
                 raise BadInput(f"v{version} was rejected; it cannot be deployed")
+            goes_live = not shadow and (champ is None or champ.version != version)
+            if weight is not None and project.spec.sticky_units:
+                split = check_weight(weight, project.spec.sticky_units, "deploy --weight")
+            if goes_live:
+                require_live_approval(
+                    project.store,
+                    project.spec.deployment.approval,
+                    name,
+                    version,
+                    who,
+                    "deploy",
+                    override_reason=(reason or "") if override_approval else None,
+                )
             verify_artifact(reg, v)  # before any deployment state is written
             if champ is None or (weight is None and not shadow):
                 want = [dep.Deployed(name, "champion", version, "live", 100)]
@@ -178,20 +233,32 @@ def register(app: typer.Typer) -> None:
             project.store,
             name,
             want,
-            actor="cli",
-            reason="rollback" if rollback else f"deploy v{version}",
+            actor=who.actor,
+            reason=(reason or "rollback") if rollback else (reason or f"deploy v{version}"),
         )
         for d in after:
             if d.variant == "champion":
                 promote_version(
-                    project.store, reg, name, d.version, actor="cli", reason=f"deploy v{d.version}"
+                    project.store,
+                    reg,
+                    name,
+                    d.version,
+                    actor=who.actor,
+                    reason=f"deploy v{d.version}",
                 )
-        doc = {"serving": [d.to_dict() for d in after]}
+        doc: dict[str, object] = {"serving": [d.to_dict() for d in after], "actor": who.actor}
+        if split is not None:
+            doc["split"] = split.to_dict()
         if json_:
             emit_json(doc)
         else:
             for d in after:
                 out.print(f"{d.variant:<10} v{d.version:<4} {d.mode:<6} {d.weight}%")
+            if split is not None:
+                out.print(
+                    f"challenger gets {split.units} of {split.total} symbols "
+                    f"({split.realized:.3g}% of units)"
+                )
 
     @app.command()
     @handle_errors
@@ -227,6 +294,12 @@ def register(app: typer.Typer) -> None:
                 f"  gateway {g['gateway']} {g['state']}: {answers or 'nothing'}"
                 f" (reported {g['reported_at']})",
                 markup=False,
+            )
+        split = doc.get("canary_split")
+        if split and "units" in split:
+            out.print(
+                f"  canary target {split['target_pct']}%: challenger has {split['units']} of "
+                f"{split['total_units']} sticky units ({split['realized_units_pct']:.3g}%)"
             )
         if doc["rollout"]:
             r = doc["rollout"]

@@ -7,12 +7,21 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
+from tradeloop.cli._common import (
+    JsonOpt,
+    SpecOpt,
+    TokenOpt,
+    caller,
+    emit_json,
+    err,
+    handle_errors,
+    load_project,
+    out,
+)
 
 if TYPE_CHECKING:
     from tradeloop.project import Project
     from tradeloop.registry.mlflow_registry import Registry
-    from tradeloop.security.tokens import TokenInfo
 
 models_app = typer.Typer(help="Registered model versions.", no_args_is_help=True)
 
@@ -174,39 +183,50 @@ def card(
         out.print(f"wrote {html}")
 
 
+OverrideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--override-approval",
+        help="Break glass: give an unapproved version live traffic (admin; audited, alerts).",
+    ),
+]
+
+
 @models_app.command("promote")
 @handle_errors
-def promote(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
-    """Make VERSION the champion (audited). The deployment path normally does this."""
+def promote(
+    version: str,
+    spec: SpecOpt = None,
+    json_: JsonOpt = False,
+    token: TokenOpt = None,
+    override_approval: OverrideOpt = False,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "manual promotion",
+) -> None:
+    """Make VERSION the champion (operator; audited). Under manual approval it must be approved."""
     from tradeloop.registry.champion import promote_version
+    from tradeloop.security.approvals import require_live_approval
 
     project = load_project(spec)
-    doc = promote_version(
-        project.store, _registry(project), project.spec.name, version, actor="cli"
+    who = caller(project, token, "operator", "models promote")
+    name = project.spec.name
+    reg = _registry(project)
+    reg.get(name, version)
+    how = require_live_approval(
+        project.store,
+        project.spec.deployment.approval,
+        name,
+        version,
+        who,
+        "models promote",
+        override_reason=reason if override_approval else None,
     )
+    doc = promote_version(project.store, reg, name, version, actor=who.actor, reason=reason)
+    doc["approval"] = how
     if json_:
         emit_json(doc)
     else:
         prev = doc.get("previous")
         out.print(f"v{version} is now champion" + (f" (was v{prev})" if prev else ""))
-
-
-def _token(token: str | None, project: Project) -> TokenInfo:
-    import os
-
-    from tradeloop.errors import BadInput
-    from tradeloop.security.tokens import verify_token
-
-    plain = token or os.environ.get("TRADELOOP_TOKEN")
-    if not plain:
-        raise BadInput("this needs a token: --token or TRADELOOP_TOKEN (tradeloop tokens create)")
-    info = verify_token(project.store, plain)
-    if info is None:
-        raise BadInput("the token is unknown or revoked")
-    return info
-
-
-TokenOpt = Annotated[str | None, typer.Option(help="API token (default: $TRADELOOP_TOKEN).")]
 
 
 def _decide(
@@ -226,8 +246,14 @@ def _decide(
         project.spec.name,
         version,
         decision,
-        _token(token, project),
+        caller(
+            project,
+            token,
+            "approver",
+            "models approve" if decision == "approved" else "models reject",
+        ),
         reason,
+        four_eyes=project.spec.deployment.four_eyes,
     )
     if json_:
         emit_json(doc)
@@ -244,7 +270,7 @@ def approve(
     token: TokenOpt = None,
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
-    """Approve VERSION for live traffic (manual approval policy; needs an operator token)."""
+    """Approve VERSION for live traffic (manual approval policy; needs an approver token)."""
     _decide(version, "approved", spec, token, reason, json_)
 
 
@@ -257,5 +283,5 @@ def reject(
     token: TokenOpt = None,
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
-    """Reject VERSION: it is rolled back and never rolled out (needs an operator token)."""
+    """Reject VERSION: it is rolled back and never rolled out (needs an approver token)."""
     _decide(version, "rejected", spec, token, reason, json_)

@@ -17,7 +17,8 @@ import numpy as np
 import polars as pl
 
 from tradeloop.control.rollout import Observation, RolloutState, intended_split
-from tradeloop.monitoring.experiment import Verdict, analyze
+from tradeloop.monitoring.dependent import hac_stats, per_bar
+from tradeloop.monitoring.experiment import ArmData, Verdict, analyze
 from tradeloop.monitoring.outcomes import predictions_from_log, read_prediction_log
 from tradeloop.monitoring.performance import PerformanceConfig, performance_samples
 from tradeloop.spec import Spec
@@ -30,6 +31,8 @@ class Samples:
     champion_keys: int
     challenger_keys: int
     challenger_p99_ms: float | None
+    champion_bars: np.ndarray | None = None  # each value's bar, for per-bar aggregation
+    challenger_bars: np.ndarray | None = None
 
 
 def gather(
@@ -69,7 +72,16 @@ def gather(
         ch.keys if ch else 0,
         cl.keys if cl else 0,
         p99,
+        ch.pnl_bars if ch and metric == "pnl" else None,
+        cl.pnl_bars if cl and metric == "pnl" else None,
     )
+
+
+def _arm(values: np.ndarray, bars: np.ndarray | None, dependence: str) -> ArmData:
+    """One arm as the test sees it: raw draws, or per-bar means with a HAC variance."""
+    if dependence != "per_bar_hac" or bars is None or bars.size != values.size:
+        return values
+    return hac_stats(per_bar(list(bars), values))
 
 
 def observe(
@@ -87,8 +99,8 @@ def observe(
         if split is not None:
             units = (samples.champion_keys, samples.challenger_keys)
         verdict = analyze(
-            samples.champion,
-            samples.challenger,
+            _arm(samples.champion, samples.champion_bars, a.dependence),
+            _arm(samples.challenger, samples.challenger_bars, a.dependence),
             a,
             intended_weights=split or (50.0, 50.0),
             srm_units=units,

@@ -24,6 +24,20 @@ def _reader(project: Project) -> ReadOnlyDB:
     return db if db is not None else reads.of_store(project.store)
 
 
+def canary_split(serving: list[dict[str, Any]], units: list[str]) -> dict[str, Any] | None:
+    """The live challenger's target weight and the share of sticky units it really gets."""
+    from tradeloop.control.canary_units import challenger_units
+
+    chal = next((s for s in serving if s["variant"] == "challenger" and s["mode"] == "live"), None)
+    if chal is None:
+        return None
+    doc: dict[str, Any] = {"target_pct": chal["weight"], "total_units": len(set(units))}
+    if units:
+        k = challenger_units(units, int(chal["weight"]))
+        doc.update(units=k, realized_units_pct=round(100 * k / len(set(units)), 4))
+    return doc
+
+
 def status_report(project: Project) -> dict[str, Any]:
     from tradeloop.gitops.desired import read_desired
     from tradeloop.gitops.promotion import proposals
@@ -73,6 +87,7 @@ def status_report(project: Project) -> dict[str, Any]:
         },
         "in_sync": in_sync,
         "rollout": rollout,
+        "canary_split": canary_split(serving, desired.spec.sticky_units),
         "proposals": [
             p.to_dict()
             for p in proposals(project.root, desired.spec.deployment.git, name)

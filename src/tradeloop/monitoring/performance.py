@@ -148,12 +148,14 @@ class ArmSamples:
 
     pnl: one value per graded prediction; hit: 0/1 per graded prediction that took a position;
     keys: distinct symbols graded (the sticky unit, for `analyze(srm_units=...)`).
+    pnl_bars: each pnl value's bar (epoch microseconds), for per-bar aggregation.
     """
 
     pnl: np.ndarray
     hit: np.ndarray
     keys: int
     pending: int
+    pnl_bars: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
 
     def values(self, metric: Literal["pnl", "hit_rate"]) -> np.ndarray:
         return self.pnl if metric == "pnl" else self.hit
@@ -319,5 +321,6 @@ def performance_samples(
             hit=known["hit"].drop_nulls().to_numpy().astype(np.float64),
             keys=known["symbol"].n_unique(),
             pending=g.height - known.height,
+            pnl_bars=known["timestamp"].dt.epoch("us").to_numpy(),
         )
     return out

@@ -24,12 +24,25 @@ def decide(
     decision: Decision,
     token: TokenInfo,
     reason: str = "",
+    *,
+    four_eyes: bool = False,
 ) -> dict[str, object]:
-    """Record an approval or rejection by a token holder with the operator role (or higher)."""
-    if not role_allows(token.role, "operator"):
-        raise BadInput(f"token '{token.name}' has role {token.role}; approving needs operator")
-    registry.get(name, version)  # complete versions only
-    actor = f"token:{token.name}"
+    """Record an approval or rejection by a token holder with the approver role (or higher).
+
+    `four_eyes`: the approver must not be whoever registered the version (its `registered_by`
+    tag) or triggered its training (`triggered_by`).
+    """
+    if not role_allows(token.role, "approver"):
+        raise BadInput(f"{token.actor} has role {token.role}; deciding on a version needs approver")
+    v = registry.get(name, version)  # complete versions only
+    actor = token.actor
+    if four_eyes and decision == "approved":
+        authors = {v.tags.get("registered_by"), v.tags.get("triggered_by")} - {None, ""}
+        if actor in authors:
+            raise BadInput(
+                f"four-eyes rule: {actor} registered or triggered v{version}; another approver "
+                "must approve it"
+            )
     with store.begin() as c:
         other = "rejected" if decision == "approved" else "approved"
         clash = c.execute(

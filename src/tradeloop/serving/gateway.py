@@ -110,13 +110,15 @@ class Gateway:
     async def authorize_predict(self, ctx: Ctx) -> str | None:
         """Check the token when required; return the variant override, if one may be used.
 
-        `X-Tradeloop-Variant` forces a variant (tests, debugging a challenger). With tokens on
-        it needs an operator token, since it bypasses the rollout's traffic split; with tokens
-        off the gateway is open anyway and anyone may use it.
+        `X-Tradeloop-Variant` forces a variant (tests, debugging a challenger). It always needs
+        an operator token, even with prediction tokens off: it bypasses the rollout's traffic
+        split, so an anonymous caller could put an unapproved challenger on live orders.
         """
         override = ctx.header(VARIANT_HEADER)
-        if self.serving.require_token:
-            await self.auth.require(ctx, "operator" if override else "predictor")
+        if override:
+            await self.auth.require(ctx, "operator")
+        elif self.serving.require_token:
+            await self.auth.require(ctx, "predictor")
         return override or None
 
     async def authorize_pinned(self, ctx: Ctx, served: Served) -> None:

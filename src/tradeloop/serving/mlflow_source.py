@@ -67,6 +67,7 @@ def project_app(project: Project, registry: Registry, /, **overrides: Any) -> St
         "backtest": spec.backtest,
         "task": spec.model.task,
         "features": list(spec.features),
+        "sticky_units": spec.sticky_units,
         **overrides,
     }
     return build_app(project.store, spec.name, RegistrySource(registry), **options)

@@ -6,12 +6,17 @@ the same variant while weights hold, and raising the challenger's weight from 10
 only buckets 50..89 from champion to challenger, never a key the other way.
 
 Requests without a key get a random bucket: a per-request split at the same weights.
+
+Known units (`Router(units=...)`, the spec's symbols) are not hashed: they are ranked by their
+digest and unit i of n sits at bucket floor(100(i + 0.5)/n), so a weight of round(100k/n)
+gives the challenger exactly k units (`control.canary_units`), however few there are.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 
 from tradeloop.serving.models import Served, Snapshot
 from tradeloop.store.deployments import VARIANTS
@@ -32,6 +37,15 @@ def bucket(key: str) -> int:
     return int.from_bytes(digest, "big") % BUCKETS
 
 
+def unit_buckets(units: Sequence[str]) -> dict[str, int]:
+    """Each known unit's bucket: spread evenly over [0, 100) in a deterministic rank order."""
+    ranked = sorted(
+        set(units), key=lambda u: (hashlib.blake2b(u.encode(), digest_size=8).digest(), u)
+    )
+    n = len(ranked)
+    return {u: (BUCKETS * (2 * i + 1)) // (2 * n) for i, u in enumerate(ranked)}
+
+
 def bucket_table(snapshot: Snapshot) -> list[Served]:
     """Served variant per bucket. A live variant that has not loaded yet cedes its buckets to
     one that has, so traffic never fails because a challenger is still loading."""
@@ -49,8 +63,9 @@ def bucket_table(snapshot: Snapshot) -> list[Served]:
 
 
 class Router:
-    def __init__(self, rng: random.Random | None = None) -> None:
+    def __init__(self, rng: random.Random | None = None, units: Sequence[str] = ()) -> None:
         self._rng = rng or random.Random()
+        self._units = unit_buckets(units) if units else {}
         self._cache: tuple[Snapshot | None, list[Served]] = (None, [])
 
     def table(self, snapshot: Snapshot) -> list[Served]:
@@ -70,5 +85,10 @@ class Router:
         table = self.table(snapshot)
         if not table:
             raise NoModel(f"no model is serving for {snapshot.model_name!r} yet")
-        b = bucket(key) if key else self._rng.randrange(BUCKETS)
+        if key:
+            b = self._units.get(key)
+            if b is None:
+                b = bucket(key)
+        else:
+            b = self._rng.randrange(BUCKETS)
         return table[b]

@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -68,6 +68,7 @@ def build_app(
     gateway_id: str | None = None,
     grpc_port: int | None = None,
     grpc_host: str = "127.0.0.1",
+    sticky_units: Sequence[str] = (),
 ) -> Starlette:
     """The gateway for one registered model.
 
@@ -81,6 +82,7 @@ def build_app(
     `grpc_port` (default: the spec's `serving.grpc_port`) also serves the Open Inference
     Protocol over gRPC on `grpc_host`, started and stopped with the app
     (`app.state.grpc`, whose `port` is the bound one).
+    `sticky_units`: the known units (symbols) the router ranks instead of hashing.
     """
     clock = clock or store.clock
     serving = serving or ServingSpec()
@@ -109,7 +111,7 @@ def build_app(
             errors=errors,
             reporter=lambda report: record_serving(store, gateway_id, report),
         ),
-        router=Router(),
+        router=Router(units=sticky_units),
         predlog=predlog,
         shadow=ShadowScorer(predlog, metrics, max_queue=shadow_queue),
         metrics=metrics,

@@ -34,6 +34,11 @@ class AnalysisSpec(SpecModel):
         description="both arms' samples where the always-valid interval is "
         "tightest; fix it before the rollout (default 5000)",
     )
+    dependence: Literal["independent", "per_bar_hac"] = Field(
+        "independent",
+        description="per_bar_hac: pnl averaged per bar with an autocorrelation-robust "
+        "variance (monitoring.dependent); independent treats each prediction as a draw",
+    )
     on_inconclusive: Literal["pause", "extend"] = "extend"
     max_extensions: int = Field(3, ge=0)
 
@@ -47,6 +52,11 @@ class GitSpec(SpecModel):
 class ServingSpec(SpecModel):
     require_token: bool = Field(False, description="prediction endpoints require a bearer token")
     sticky_key: str = Field("symbol", description="'symbol' or the name of a request header")
+    units: list[str] | None = Field(
+        None,
+        description="the sticky units routed by rank (default: the simulator's symbols when "
+        "sticky_key is symbol); others are hashed",
+    )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     header_timeout: float = Field(
         10.0, gt=0, description="seconds a client has to send a request's headers (slowloris)"
@@ -92,6 +102,10 @@ class ServingSpec(SpecModel):
 class DeploymentSpec(SpecModel):
     strategy: Literal["canary", "blue_green", "direct"] = "canary"
     approval: Literal["auto", "manual"] = "auto"
+    four_eyes: bool = Field(
+        False,
+        description="an approver may not approve a version they registered or triggered",
+    )
     shadow: ShadowSpec | None = Field(default_factory=ShadowSpec)
     steps: list[CanaryStep] = Field(
         default_factory=lambda: [CanaryStep(weight=10), CanaryStep(weight=50)]

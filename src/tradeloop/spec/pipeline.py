@@ -49,6 +49,16 @@ class Spec(SpecModel):
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
+    @property
+    def sticky_units(self) -> list[str]:
+        """The units a canary is split over by rank (`control.canary_units`); [] if unknown."""
+        serving = self.deployment.serving
+        if serving.units is not None:
+            return list(serving.units)
+        if serving.sticky_key == "symbol" and self.data.source == "simulator":
+            return list(self.data.simulator.symbols)
+        return []
+
     def spec_hash(self) -> str:
         """Hash of the normalized spec: equal for equivalent YAML, whatever its layout."""
         doc = self.model_dump(mode="json", by_alias=True)

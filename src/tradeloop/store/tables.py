@@ -61,6 +61,8 @@ tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("user", String(200), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
 )
 
 events = Table(
