@@ -12,6 +12,8 @@ from tests.training.conftest import shrink
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, ONNX_FILE, Registry
 from tradeloop.registry.variants import register_variant
+from tradeloop.security.identity import save_local_credential
+from tradeloop.security.tokens import create_token
 from tradeloop.store import deployments as dep
 from tradeloop.templates import init_project
 from tradeloop.training.pipeline import train
@@ -28,6 +30,8 @@ def two_versions(tmp_path: Path) -> Path:
     v1 = reg.get("small", "1")
     onnx, _ = reg.fetch_onnx("small", "1")
     register_variant(reg, v1, onnx, run_name="v2", reason="test", trained_at="2030-01-01")
+    plain, _ = create_token(p.store, "ops", "operator", user="ops@example.com")
+    save_local_credential(p.state_dir, plain)  # the CLI below acts as ops@example.com
     p.close()
     return spec.parent
 
@@ -38,7 +42,7 @@ def test_deploy_as_champion_moves_the_alias(run: Run, two_versions: Path) -> Non
     p = Project.load(two_versions / "tradeloop.yaml")
     reg = Registry.for_project(p)
     assert reg.by_alias("small", CHAMPION).version == "1"  # type: ignore[union-attr]
-    r = run("deploy", "2", "--weight", "10", cwd=two_versions)  # a challenger: alias stays
+    r = run("deploy", "2", "--weight", "33", cwd=two_versions)  # a challenger: alias stays
     assert r.code == 0, r.err
     assert reg.by_alias("small", CHAMPION).version == "1"  # type: ignore[union-attr]
     r = run("deploy", "2", cwd=two_versions)

@@ -29,7 +29,11 @@ def test_bars_through_nats_reach_the_gateway_and_signals_are_published(
     need(4222, "NATS server")
     names = add_stream(project, lateness="30d")
     assert run("train", cwd=project, timeout=600).code == 0
-    assert run("deploy", "1", cwd=project).code == 0
+    admin = run(
+        "tokens", "create", "--role", "admin", "--user", "t@example.com", "--json", cwd=project
+    )
+    assert admin.code == 0, admin.err
+    assert run("deploy", "1", "--token", admin.json()["token"], cwd=project).code == 0
     env = {k: v for k, v in os.environ.items() if k not in ("TRADELOOP_HOME", "TRADELOOP_DB_URL")}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
