@@ -84,20 +84,3 @@ def test_manual_approval_holds_for_deploy_and_promote(run: Run, tmp_path: Path) 
     steps = {(e["action"], e["actor"]) for e in audit}
     assert ("model.approve", "carol@example.com") in steps
     assert ("deployment.apply", "bob@example.com") in steps
-
-
-def test_validate_warns_about_a_literal_webhook_url(run: Run, project: Path) -> None:
-    spec = project / "tradeloop.yaml"
-    text = spec.read_text()
-    assert "\nmonitoring:\n" in text
-    spec.write_text(
-        text.replace(
-            "\nmonitoring:\n",
-            "\nmonitoring:\n  webhooks:\n    ops: {url: 'https://hooks.example.com/T0/s3cret'}\n"
-            "    safe: {url: '${OPS_HOOK}'}\n",
-        )
-    )
-    r = run("validate", "--json", cwd=project)
-    assert r.code == 0, r.err
-    assert [w.split(" ")[0] for w in r.json()["warnings"]] == ["monitoring.webhooks.ops.url"]
-    assert "written literally" in r.err
