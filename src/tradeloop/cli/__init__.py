@@ -7,6 +7,7 @@ import typer
 from tradeloop.cli import demo_cmds, project_cmds, run_cmds, train_cmds
 from tradeloop.cli.audit_cmds import audit_app
 from tradeloop.cli.data_cmds import data_app
+from tradeloop.cli.deploy_cmds import deploy
 from tradeloop.cli.ingest_cmds import ingest_app
 from tradeloop.cli.ops_cmds import tokens_app
 from tradeloop.cli.train_cmds import models_app
@@ -27,6 +28,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(tokens_app, name="tokens")
 demo_cmds.register(app)
 run_cmds.register(app)
+app.command()(deploy)
 
 
 def main() -> None:
