@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli.conftest import TRADELOOP, Run
@@ -23,6 +24,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
+@pytest.mark.slow
 def test_controller_run_serves_controller_and_monitor_metrics(project: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADELOOP_", "MLFLOW_"))}
@@ -61,6 +63,7 @@ def test_controller_run_serves_controller_and_monitor_metrics(project: Path) -> 
         proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_bad_metrics_port_is_refused(run: Run, project: Path) -> None:
     r = run("controller", "run", "monitor", "--metrics-port", "70000", cwd=project)
     assert r.code == 2

@@ -65,6 +65,7 @@ def needed(op: dict[str, Any], pinned: str | None) -> str | None:
     return NEEDS.get(op["operationId"], "predictor")
 
 
+@pytest.mark.slow
 def test_every_route_with_every_role(gateway: tuple[str, dict[str, str]]) -> None:
     url, tokens = gateway
     doc = httpx.get(url + "/openapi.json").json()

@@ -74,6 +74,7 @@ def test_tls_options_refuse_bad_input(tmp_path: Path) -> None:
         tls_options(tmp_path / "c.pem", tmp_path / "k.pem")
 
 
+@pytest.mark.slow
 def test_serve_over_tls_with_client_certificates(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
     certs.mkdir()

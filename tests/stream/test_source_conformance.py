@@ -47,6 +47,7 @@ def test_redis_streams_conform() -> None:
     assert check_stream_source(make, ACK_WAIT) == []
 
 
+@pytest.mark.slow
 def test_a_broken_source_fails_the_suite() -> None:
     """The suite can fail: a source that forgets what it was sent is caught."""
 

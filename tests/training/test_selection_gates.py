@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tests.training.conftest import shrink
 
 from tradeloop.project import Project
@@ -12,6 +13,7 @@ from tradeloop.templates import init_project
 from tradeloop.training.pipeline import train
 
 
+@pytest.mark.slow
 def test_deflated_sharpe_and_pbo_are_reported_and_gate(tmp_path: Path) -> None:
     spec = init_project(tmp_path / "sel", "sel")
     shrink(
