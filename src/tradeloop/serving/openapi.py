@@ -35,7 +35,8 @@ ROUTING_HEADERS: list[Schema] = [
         "name": "X-Tradeloop-Variant",
         "in": "header",
         "required": False,
-        "description": "Force a variant (needs an operator token when tokens are required).",
+        "description": "Force a variant (needs an operator token, even when prediction "
+        "tokens are off: it bypasses the rollout's traffic split).",
         "schema": {"type": "string", "enum": ["champion", "challenger"]},
     },
     {
@@ -92,7 +93,9 @@ def _path_params(path: str, doc: DocContext) -> list[Schema]:
 def _operation(op: Op, doc: DocContext) -> Schema:
     error = "V2Error" if op.style == "v2" else "Error"
     secured = op.operator or ((op.predict or op.token) and doc.require_token)
-    errors = sorted({*op.errors, *((401, 403, 503) if secured else ())})
+    # the variant header needs an operator token even when prediction tokens are off
+    override = (401, 403) if op.predict else ()
+    errors = sorted({*op.errors, *((401, 403, 503) if secured else ()), *override})
     responses: dict[str, Schema] = {
         str(status): {"description": r.description, "content": _content(r.media, r.schema)}
         for status, r in op.replies.items()
