@@ -105,6 +105,8 @@ def test_urls_by_reference(tmp_path: Path) -> None:
     assert resolve_reference("${SLACK_HOOK}", tmp_path, env=env) == env["SLACK_HOOK"]
     (tmp_path / "hook.url").write_text("https://hooks.example/from-file\n")
     assert resolve_reference("hook.url", tmp_path, env={}) == "https://hooks.example/from-file"
+    secret = f"file:{tmp_path / 'hook.url'}"  # the `file:` form names the same file
+    assert resolve_reference(secret, tmp_path, env={}) == "https://hooks.example/from-file"
     assert resolve_reference("http://127.0.0.1:9/x", tmp_path, env={}) == "http://127.0.0.1:9/x"
     with pytest.raises(BadInput, match="environment variable NOPE is not set"):
         resolve_reference("${NOPE}", tmp_path, env={})

@@ -41,7 +41,7 @@ def resolve_reference(
     elif is_literal_url(value):
         return value
     else:
-        path = Path(value).expanduser()
+        path = Path(value.removeprefix("file:")).expanduser()  # `file:/run/secrets/hook` too
         path = path if path.is_absolute() else base / path
         try:
             resolved, source = path.read_text().strip(), str(path)
