@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradeloop.clock import Clock, WallClock
-from tradeloop.spec import LoadedSpec, Spec, load_spec
+from tradeloop.spec import LoadedSpec, Spec
+from tradeloop.spec.catalog import is_pipeline_file, project_root
 
 if TYPE_CHECKING:
     from tradeloop.store import Store
@@ -30,13 +31,38 @@ class Project:
     _store: Store | None = None
 
     @classmethod
-    def load(cls, spec_path: str | Path | None = None, clock: Clock | None = None) -> Project:
-        loaded: LoadedSpec = load_spec(spec_path)
+    def load(
+        cls,
+        spec_path: str | Path | None = None,
+        clock: Clock | None = None,
+        pipeline: str | None = None,
+    ) -> Project:
+        """One pipeline of the project at `spec_path` (a spec file or a project folder; see
+        `spec.catalog`); `pipeline` picks one when the folder holds several."""
+        from tradeloop.spec.catalog import load_pipeline
+
+        loaded: LoadedSpec = load_pipeline(spec_path, pipeline)
         return cls(loaded.spec, loaded.path, clock or WallClock())
 
     @property
     def root(self) -> Path:
-        return self.spec_path.parent
+        """The project folder: where relative paths start and git is opened."""
+        return project_root(self.spec_path)
+
+    @property
+    def spec_relpath(self) -> str:
+        """The spec file's path from the project folder (`tradeloop.yaml`, `pipelines/x.yaml`)."""
+        return self.spec_path.relative_to(self.root).as_posix()
+
+    @property
+    def in_pipelines_dir(self) -> bool:
+        return is_pipeline_file(self.spec_relpath)
+
+    def sibling(self, spec: Spec, spec_path: Path) -> Project:
+        """Another pipeline of this project, sharing its stores and clock."""
+        p = Project(spec, spec_path, self.clock)
+        p._store = self.store
+        return p
 
     @property
     def state_dir(self) -> Path:
@@ -46,17 +72,28 @@ class Project:
         return d
 
     @property
+    def pipeline_dir(self) -> Path:
+        """This pipeline's own state: the state folder itself for a root `tradeloop.yaml`,
+        `<state>/pipelines/<name>/` for a pipeline under `pipelines/` (the database, MLflow
+        and credentials stay shared in the state folder)."""
+        if not self.in_pipelines_dir:
+            return self.state_dir
+        d = self.state_dir / "pipelines" / self.spec.name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
     def snapshots_dir(self) -> Path:
-        return self.state_dir / "snapshots"
+        return self.pipeline_dir / "snapshots"
 
     @property
     def live_bars_dir(self) -> Path:
         """Bars persisted from `data.stream` by `tradeloop ingest` (`stream.barstore`)."""
-        return self.state_dir / "bars"
+        return self.pipeline_dir / "bars"
 
     @property
     def predictions_dir(self) -> Path:
-        return self.state_dir / "predictions"
+        return self.pipeline_dir / "predictions"
 
     @property
     def db_url(self) -> str:

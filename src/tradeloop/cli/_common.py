@@ -22,6 +22,7 @@ from tradeloop.errors import TradeloopError
 if TYPE_CHECKING:
     from tradeloop.project import Project
     from tradeloop.security.tokens import TokenInfo
+    from tradeloop.spec.catalog import Broken
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +30,15 @@ SpecOpt = Annotated[
     Path | None,
     typer.Option(
         "--spec", help="Spec file or folder (default: ./tradeloop.yaml).", show_default=False
+    ),
+]
+PipelineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pipeline",
+        help="Which pipeline of the project (needed when it holds several; "
+        "default: $TRADELOOP_PIPELINE).",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -44,11 +54,52 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def load_project(spec: Path | None) -> Project:
-    """The project, imported on first use: `--help` must not pay for the spec and the stores."""
+def load_project(spec: Path | None, pipeline: str | None = None, *, any_: bool = False) -> Project:
+    """One pipeline's project, imported on first use: `--help` must not pay for the spec and
+    the stores. `pipeline` (or $TRADELOOP_PIPELINE) picks one of a folder's pipelines; `any_`
+    takes the first valid one when none is named (commands about the whole project: the
+    audit log, tokens)."""
     from tradeloop.project import Project
 
-    return Project.load(spec)
+    pipeline = pipeline or os.environ.get("TRADELOOP_PIPELINE") or None
+    if any_ and pipeline is None:
+        from tradeloop.spec.catalog import load_catalog
+
+        where = spec if spec is not None else Path.cwd()
+        if where.is_dir():
+            cat = load_catalog(where)
+            if cat.pipelines:
+                pipeline = sorted(cat.pipelines)[0]
+    return Project.load(spec, pipeline=pipeline)
+
+
+def load_projects(
+    spec: Path | None, pipeline: str | None = None, *, share_store: bool = True
+) -> tuple[list[Project], list[Broken]]:
+    """Every pipeline of the project (or just `pipeline`), sharing one store (unless not
+    `share_store`: readers that never open it), and those whose spec does not validate.
+    None valid at all: the first one's error."""
+    from tradeloop.project import Project
+    from tradeloop.spec.catalog import load_catalog
+
+    pipeline = pipeline or os.environ.get("TRADELOOP_PIPELINE") or None
+    where = spec if spec is not None else Path.cwd()
+    if pipeline is not None or not where.is_dir():
+        return [load_project(spec, pipeline)], []
+    cat = load_catalog(where)
+    if not cat.pipelines:
+        raise cat.broken[0].error
+    first: Project | None = None
+    projects: list[Project] = []
+    for name in sorted(cat.pipelines):
+        loaded = cat.pipelines[name]
+        if first is None or not share_store:
+            p = Project(loaded.spec, loaded.path)
+        else:
+            p = first.sibling(*loaded)
+        first = first or p
+        projects.append(p)
+    return projects, list(cat.broken)
 
 
 def caller(project: Project, token: str | None, role: str, action: str) -> TokenInfo:

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
+from tradeloop.cli._common import (
+    JsonOpt,
+    PipelineOpt,
+    SpecOpt,
+    emit_json,
+    err,
+    handle_errors,
+    load_project,
+    out,
+)
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -15,12 +24,13 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 @handle_errors
 def list_(
     spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
     json_: JsonOpt = False,
     limit: Annotated[int | None, typer.Option(help="Only the newest N entries.")] = None,
     action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
 ) -> None:
     """List audit entries, oldest first."""
-    project = load_project(spec)
+    project = load_project(spec, pipeline, any_=True)
     entries = project.store.audit.list(limit=limit, action=action)
     if json_:
         emit_json([e.to_dict() for e in entries])
@@ -35,9 +45,9 @@ def list_(
 
 @audit_app.command("verify")
 @handle_errors
-def verify(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+def verify(spec: SpecOpt = None, pipeline: PipelineOpt = None, json_: JsonOpt = False) -> None:
     """Recompute the hash chain; exit 1 naming the first bad entry if anything was altered."""
-    project = load_project(spec)
+    project = load_project(spec, pipeline, any_=True)
     v = project.store.audit.verify()
     if json_:
         emit_json(v.to_dict())

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
+from tradeloop.cli._common import (
+    JsonOpt,
+    PipelineOpt,
+    SpecOpt,
+    emit_json,
+    err,
+    handle_errors,
+    load_project,
+    out,
+)
 
 data_app = typer.Typer(help="Market data: validate and snapshot.", no_args_is_help=True)
 
 
 @data_app.command("check")
 @handle_errors
-def check(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+def check(spec: SpecOpt = None, pipeline: PipelineOpt = None, json_: JsonOpt = False) -> None:
     """Validate the spec's market data; exit 2 if any check is an error."""
     from tradeloop.data.source import raw_bars
     from tradeloop.data.validation import validate_bars
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     d = project.spec.data
     _, report = validate_bars(
         raw_bars(d, project.root, project.live_bars_dir), d.frequency, d.calendar, d.validation
@@ -33,12 +42,12 @@ def check(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
 
 @data_app.command("snapshot")
 @handle_errors
-def snapshot(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+def snapshot(spec: SpecOpt = None, pipeline: PipelineOpt = None, json_: JsonOpt = False) -> None:
     """Validate, then store the bars as a content-hashed Parquet snapshot (audited)."""
     from tradeloop.data.snapshot import write_snapshot
     from tradeloop.data.source import checked_bars
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     bars, report = checked_bars(project.spec.data, project.root, project.live_bars_dir)
     snap = write_snapshot(
         bars,

@@ -8,6 +8,7 @@ import typer
 
 from tradeloop.cli._common import (
     JsonOpt,
+    PipelineOpt,
     SpecOpt,
     TokenOpt,
     caller,
@@ -23,6 +24,7 @@ from tradeloop.errors import BadInput
 def deploy(
     version: Annotated[str | None, typer.Argument(help="Registered version.")] = None,
     spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
     json_: JsonOpt = False,
     weight: Annotated[
         int | None, typer.Option(help="Live share (%) for VERSION as the challenger.")
@@ -55,7 +57,7 @@ def deploy(
     from tradeloop.security.approvals import require_live_approval
     from tradeloop.store import deployments as dep
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     who = caller(project, token, "operator", "deploy")
     name = project.spec.name
     split = None

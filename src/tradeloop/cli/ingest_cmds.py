@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, load_project, out
+from tradeloop.cli._common import (
+    JsonOpt,
+    PipelineOpt,
+    SpecOpt,
+    emit_json,
+    err,
+    handle_errors,
+    load_project,
+    out,
+)
 from tradeloop.errors import BadInput
 
 if TYPE_CHECKING:
@@ -82,6 +91,7 @@ async def _replay(project: Project, path: Path, speed: float) -> int:
 def ingest(
     ctx: typer.Context,
     spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
     json_: JsonOpt = False,
     gateway: Annotated[
         list[str] | None,
@@ -104,7 +114,7 @@ def ingest(
     """Consume data.stream until stopped (SIGTERM/SIGINT finish the batch in hand)."""
     if ctx.invoked_subcommand is not None:
         return
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     if replay is not None:
         if speed < 0:
             raise BadInput(f"--speed must be >= 0, got {speed}")
@@ -125,13 +135,14 @@ def ingest(
 @handle_errors
 def dead_letters(
     spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
     json_: JsonOpt = False,
     limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 50,
 ) -> None:
     """Refused messages and bars, with the reason (newest first)."""
     from tradeloop.stream import deadletters
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     consumer = _stream(project).consumer
     rows = deadletters.listed(project.store, consumer, limit)
     if json_:

@@ -14,6 +14,7 @@ import typer
 
 from tradeloop.cli._common import (
     JsonOpt,
+    PipelineOpt,
     SpecOpt,
     TokenOpt,
     caller,
@@ -55,12 +56,13 @@ def create(
     ] = False,
     token: TokenOpt = None,
     spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Create a token (needs an admin token, except for the very first admin); shown once."""
     from tradeloop.security.identity import create_as, plain_token, save_local_credential
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline, any_=True)
     plain, info = create_as(
         project.store,
         plain_token(token, project.state_dir),
@@ -92,11 +94,16 @@ def create(
 
 @tokens_app.command("list")
 @handle_errors
-def list_(token: TokenOpt = None, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+def list_(
+    token: TokenOpt = None,
+    spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
+    json_: JsonOpt = False,
+) -> None:
     """The tokens there are (an admin's view: names, users, roles; never the tokens)."""
     from tradeloop.security.tokens import list_tokens
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline, any_=True)
     caller(project, token, "admin", "tokens list")
     rows = list_tokens(project.store)
     if json_:
@@ -112,11 +119,13 @@ def list_(token: TokenOpt = None, spec: SpecOpt = None, json_: JsonOpt = False) 
 
 @tokens_app.command("revoke")
 @handle_errors
-def revoke(token_id: int, token: TokenOpt = None, spec: SpecOpt = None) -> None:
+def revoke(
+    token_id: int, token: TokenOpt = None, spec: SpecOpt = None, pipeline: PipelineOpt = None
+) -> None:
     """Revoke a token (admin; audited)."""
     from tradeloop.security.tokens import revoke_token
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline, any_=True)
     who = caller(project, token, "admin", "tokens revoke")
     revoke_token(project.store, token_id, actor=who.actor)
     out.print(f"token {token_id} revoked")

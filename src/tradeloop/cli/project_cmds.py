@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tradeloop.cli._common import JsonOpt, SpecOpt, emit_json, err, handle_errors, out
+from tradeloop.cli._common import JsonOpt, PipelineOpt, SpecOpt, emit_json, err, handle_errors, out
 from tradeloop.errors import TradeloopError
 
 if TYPE_CHECKING:
-    from tradeloop.spec import Spec
+    from tradeloop.spec import LoadedSpec, Spec
 
 
 def register(app: typer.Typer) -> None:
@@ -20,57 +20,100 @@ def register(app: typer.Typer) -> None:
     def init(
         directory: Annotated[Path, typer.Argument(help="Folder for the new project.")] = Path("."),
         name: Annotated[str | None, typer.Option(help="Pipeline name (default: folder).")] = None,
+        example: Annotated[
+            str,
+            typer.Option(
+                help="single: one tradeloop.yaml; multi: three pipelines under pipelines/ "
+                "(different symbols, frequencies and model types)."
+            ),
+        ] = "single",
         json_: JsonOpt = False,
     ) -> None:
         """Create a git repository with a commented example spec that runs on the simulator."""
         from tradeloop.templates import init_project
 
-        path = init_project(directory, name)
+        path = init_project(directory, name, example)
         if json_:
             emit_json({"spec": str(path), "directory": str(path.parent)})
         else:
-            out.print(
-                f"created {path}\nnext: cd {directory} && tradeloop validate && tradeloop data check"
-            )
+            check = "tradeloop data check" + (" --pipeline fx-15m" if example == "multi" else "")
+            out.print(f"created {path}\nnext: cd {directory} && tradeloop validate && {check}")
 
     @app.command()
     @handle_errors
-    def validate(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
-        """Check the spec: unknown keys, types, ranges and cross-references, with line numbers."""
-        from tradeloop.control.canary_units import check_steps
-        from tradeloop.spec import format_duration, load_spec
+    def validate(
+        spec: SpecOpt = None, pipeline: PipelineOpt = None, json_: JsonOpt = False
+    ) -> None:
+        """Check every pipeline's spec (or one): unknown keys, types, ranges and
+        cross-references, with file and line numbers. Exit 2 if any does not validate."""
+        from tradeloop.spec.catalog import load_catalog, load_pipeline
 
-        loaded = load_spec(spec)
-        s = loaded.spec
-        units = s.sticky_units
-        splits = (
-            check_steps([st.weight for st in s.deployment.steps], units)
-            if units and s.deployment.strategy == "canary"
-            else []
-        )
-        warnings = _warnings(loaded.path, s)
-        doc = {
-            "ok": True,
-            "spec": str(loaded.path),
-            "name": s.name,
-            "spec_hash": s.spec_hash(),
-            "source": s.data.source,
-            "frequency": format_duration(s.data.frequency),
-            "features": s.feature_names,
-            "model": s.model.type,
-            "task": s.model.task,
-            "canary_splits": [sp.to_dict() for sp in splits],
-            "warnings": warnings,
-        }
-        for warning in warnings:
-            err.print(f"[yellow]warning:[/yellow] {warning}", markup=True)
+        where = spec if spec is not None else Path.cwd()
+        if pipeline is not None or not where.is_dir():
+            loaded = load_pipeline(spec, pipeline)
+            doc = _check(loaded)
+            if json_:
+                emit_json(doc)
+            else:
+                _say_ok(loaded, doc)
+            return
+        cat = load_catalog(where)
+        found: list[LoadedSpec] = [cat.pipelines[n] for n in sorted(cat.pipelines)]
+        docs = [_check(loaded) for loaded in found]
+        invalid = [
+            {"name": b.name, "file": b.relpath, "problems": b.error.problems} for b in cat.broken
+        ]
         if json_:
-            emit_json(doc)
+            if not cat.multi and not invalid:
+                emit_json(docs[0])
+            else:
+                emit_json({"ok": not invalid, "pipelines": docs, "invalid": invalid})
         else:
-            out.print(
-                f"{loaded.path}: ok — pipeline '{s.name}', {len(s.features)} features, "
-                f"{s.model.type} {s.model.task}, data from {s.data.source}"
-            )
+            for loaded, doc in zip(found, docs, strict=True):
+                _say_ok(loaded, doc)
+            for b in cat.broken:
+                err.print(f"[red]error:[/red] pipeline {b.name} ({b.relpath}):", markup=True)
+                err.print(str(b.error), markup=False)
+        if invalid:
+            raise typer.Exit(2)
+
+
+def _check(loaded: LoadedSpec) -> dict[str, Any]:
+    from tradeloop.control.canary_units import check_steps
+    from tradeloop.spec import format_duration
+
+    s = loaded.spec
+    units = s.sticky_units
+    splits = (
+        check_steps([st.weight for st in s.deployment.steps], units)
+        if units and s.deployment.strategy == "canary"
+        else []
+    )
+    warnings = _warnings(loaded.path, s)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {s.name}: {warning}", markup=True)
+    return {
+        "ok": True,
+        "spec": str(loaded.path),
+        "name": s.name,
+        "spec_hash": s.spec_hash(),
+        "source": s.data.source,
+        "frequency": format_duration(s.data.frequency),
+        "features": s.feature_names,
+        "model": s.model.type,
+        "task": s.model.task,
+        "pin_file": s.deployment.git.pin_file,
+        "canary_splits": [sp.to_dict() for sp in splits],
+        "warnings": warnings,
+    }
+
+
+def _say_ok(loaded: LoadedSpec, doc: dict[str, Any]) -> None:
+    s = loaded.spec
+    out.print(
+        f"{loaded.path}: ok — pipeline '{s.name}', {len(s.features)} features, "
+        f"{s.model.type} {s.model.task}, data from {s.data.source}"
+    )
 
 
 def _warnings(path: Path, spec: Spec) -> list[str]:

@@ -10,17 +10,20 @@ import typer
 
 from tradeloop.cli._common import (
     JsonOpt,
+    PipelineOpt,
     SpecOpt,
     emit_json,
     err,
     handle_errors,
     load_project,
+    load_projects,
     out,
 )
 
 if TYPE_CHECKING:
     from tradeloop.control.assembly import Process
     from tradeloop.project import Project
+    from tradeloop.spec.catalog import Broken
 
 controller_app = typer.Typer(help="Run controllers as their own processes.", no_args_is_help=True)
 monitor_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
@@ -46,6 +49,16 @@ KeyOpt = Annotated[Path | None, typer.Option(help="TLS private key (PEM).")]
 ClientCaOpt = Annotated[
     Path | None, typer.Option(help="CA bundle: require client certificates it signed (mTLS).")
 ]
+
+
+def _names(projects: list[Project]) -> str:
+    return ", ".join(p.spec.name for p in projects)
+
+
+def _report_broken(broken: list[Broken]) -> None:
+    """A pipeline that does not validate stops nothing else: say so, with its file and line."""
+    for b in broken:
+        err.print(f"[yellow]pipeline {b.name} ({b.relpath}) is parked:[/yellow] {b.error}")
 
 
 def _grpc_note(project: Project, grpc_port: int | None) -> str:
@@ -75,6 +88,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def serve(
         spec: SpecOpt = None,
+        pipeline: PipelineOpt = None,
         host: HostOpt = "127.0.0.1",
         port: PortOpt = 8080,
         grpc_port: GrpcPortOpt = None,
@@ -87,13 +101,16 @@ def register(app: typer.Typer) -> None:
         from tradeloop.serving.tls import tls_options
 
         tls = tls_options(tls_cert, tls_key, tls_client_ca)
-        project = load_project(spec)
-        tls = tls_options(tls_cert, tls_key, tls_client_ca)
+        projects, broken = load_projects(spec, pipeline)
+        project = projects[0]
         _observe("tradeloop-gateway")
-        proc = assemble(project, (), gateway=True, grpc_host=host, grpc_port=grpc_port)
+        proc = assemble(
+            project, (), gateway=True, grpc_host=host, grpc_port=grpc_port, pipelines=projects
+        )
         scheme = "https" if tls else "http"
+        _report_broken(broken)
         err.print(
-            f"serving {project.spec.name} on {scheme}://{host}:{port}"
+            f"serving {_names(projects)} on {scheme}://{host}:{port}"
             f"{_grpc_note(project, grpc_port)}"
         )
         _serve_gateway(proc, host, port, **tls)
@@ -102,6 +119,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def up(
         spec: SpecOpt = None,
+        pipeline: PipelineOpt = None,
         host: HostOpt = "127.0.0.1",
         port: PortOpt = 8080,
         grpc_port: GrpcPortOpt = None,
@@ -109,26 +127,38 @@ def register(app: typer.Typer) -> None:
         """Gateway and all controllers in one process (the embedded default)."""
         from tradeloop.control.assembly import assemble
 
-        project = load_project(spec)
+        projects, broken = load_projects(spec, pipeline)
+        project = projects[0]
         _observe("tradeloop")
-        proc = assemble(project, CONTROLLERS, gateway=True, grpc_host=host, grpc_port=grpc_port)
+        proc = assemble(
+            project,
+            CONTROLLERS,
+            gateway=True,
+            grpc_host=host,
+            grpc_port=grpc_port,
+            pipelines=projects,
+            broken=broken,
+        )
+        _report_broken(broken)
         stop = threading.Event()
         thread = threading.Thread(
             target=proc.manager.run_forever, args=(stop,), name="controllers", daemon=True
         )
         thread.start()
         roles = ", ".join(CONTROLLERS)
-        if project.spec.data.stream is not None:
-            import os
+        for p in projects:
+            if p.spec.data.stream is not None:
+                import os
 
-            from tradeloop.stream.service import start_in_thread
+                from tradeloop.stream.service import start_in_thread
 
-            start_in_thread(
-                project, f"http://{host}:{port}", os.environ.get("TRADELOOP_TOKEN"), stop
-            )
-            roles += ", ingest"
+                base = f"http://{host}:{port}"
+                if len(projects) > 1:
+                    base += f"/pipelines/{p.spec.name}"
+                start_in_thread(p, base, os.environ.get("TRADELOOP_TOKEN"), stop)
+                roles += f", ingest ({p.spec.name})"
         err.print(
-            f"tradeloop up: {project.spec.name} on http://{host}:{port}"
+            f"tradeloop up: {_names(projects)} on http://{host}:{port}"
             f"{_grpc_note(project, grpc_port)}, controllers {roles}"
         )
         try:
@@ -140,59 +170,25 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
-    def status(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+    def status(spec: SpecOpt = None, pipeline: PipelineOpt = None, json_: JsonOpt = False) -> None:
         """Desired (git) vs actual (registry, serving) per controller, rollout, proposals."""
-        from tradeloop.control.status_report import status_report
+        from tradeloop.control.status_report import invalid_pipeline, status_report
 
-        project = load_project(spec)
-        doc = status_report(project)
+        projects, broken = load_projects(spec, pipeline, share_store=False)
+        docs = [status_report(p) for p in projects]
+        invalid = [invalid_pipeline(projects[0], b.name, b.relpath, str(b.error)) for b in broken]
         if json_:
-            emit_json(doc)
+            multi = len(projects) + len(broken) > 1 or projects[0].in_pipelines_dir
+            emit_json({"pipelines": docs, "invalid": invalid} if multi else docs[0])
             return
-        d, a = doc["desired"], doc["actual"]
-        if d.get("error"):
-            out.print(f"[bold]{project.spec.name}[/bold]  git {d['branch']}: INVALID")
-            out.print(f"  {d['error']}", markup=False)
-        else:
-            out.print(
-                f"[bold]{project.spec.name}[/bold]  git {d['branch']}@{(d['commit'] or '')[:10]}"
-                f" pins v{d['pinned']}; champion v{a['champion']}; in sync: {doc['in_sync']}"
-            )
-        for s in a["serving"]:
-            out.print(
-                f"  serving {s['variant']:<10} v{s['version']:<4} {s['mode']:<6} {s['weight']}%"
-            )
-        for g in a["gateways"]:
-            answers = ", ".join(
-                f"{v['variant']} v{v['serving_version']}"
-                + ("" if v["loaded"] else f" (deployed v{v['deployed_version']})")
-                for v in g["variants"]
-            )
-            out.print(
-                f"  gateway {g['gateway']} {g['state']}: {answers or 'nothing'}"
-                f" (reported {g['reported_at']})",
-                markup=False,
-            )
-        split = doc.get("canary_split")
-        if split and "units" in split:
-            out.print(
-                f"  canary target {split['target_pct']}%: challenger has {split['units']} of "
-                f"{split['total_units']} sticky units ({split['realized_units_pct']:.3g}%)"
-            )
-        if doc["rollout"]:
-            r = doc["rollout"]
-            out.print(f"  rollout v{r['version']}: {r['phase']} step {r['step']} — {r['reason']}")
-        for p in doc["proposals"]:
-            out.print(f"  proposal {p['branch']} ({p['state']})")
-        for c in doc["controllers"]:
-            parked = c.get("parked")
-            state = f"PARKED ({parked['reason']})" if parked else c.get("outcome") or "-"
-            out.print(
-                f"  controller {c['controller']:<9} {state:<8} {c.get('message') or ''}",
-                markup=False,
-            )
-        for al in doc["alerts"]:
-            out.print(f"  alert {al['rule']} {al['state']}")
+        for doc in docs:
+            _print_status(doc)
+        for bad in invalid:
+            out.print(f"[bold]{bad['name']}[/bold]  {bad['file']}: INVALID")
+            out.print(f"  {bad['error']}", markup=False)
+            _print_controllers(bad["controllers"])
+        if invalid:
+            raise typer.Exit(1)
 
     @app.command()
     @handle_errors
@@ -227,6 +223,7 @@ def register(app: typer.Typer) -> None:
     def controller_run(
         names: Annotated[list[str], typer.Argument(help="trainer, deployer and/or monitor.")],
         spec: SpecOpt = None,
+        pipeline: PipelineOpt = None,
         once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
         metrics_host: HostOpt = "127.0.0.1",
         metrics_port: MetricsPortOpt = None,
@@ -235,9 +232,10 @@ def register(app: typer.Typer) -> None:
         from tradeloop.control.assembly import assemble
         from tradeloop.observability.metrics_http import serve_metrics
 
-        project = load_project(spec)
+        projects, broken = load_projects(spec, pipeline)
         _observe("tradeloop-controllers")
-        proc = assemble(project, names)
+        proc = assemble(projects[0], names, pipelines=projects, broken=broken)
+        _report_broken(broken)
         manager = proc.manager
         if once:
             for r in manager.run_once():
@@ -263,6 +261,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def report(
         spec: SpecOpt = None,
+        pipeline: PipelineOpt = None,
         json_: JsonOpt = False,
         html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     ) -> None:
@@ -270,7 +269,7 @@ def register(app: typer.Typer) -> None:
         from tradeloop.control.status_report import monitor_document
         from tradeloop.monitoring.report import to_html
 
-        project = load_project(spec)
+        project = load_project(spec, pipeline)
         doc = monitor_document(project)
         if html is not None:
             html.write_text(to_html(doc))
@@ -281,3 +280,52 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(controller_app, name="controller")
     app.add_typer(monitor_app, name="monitor")
+
+
+def _print_status(doc: dict[str, Any]) -> None:
+    d, a = doc["desired"], doc["actual"]
+    if d.get("error"):
+        out.print(f"[bold]{doc['name']}[/bold]  git {d['branch']}: INVALID")
+        out.print(f"  {d['error']}", markup=False)
+    else:
+        out.print(
+            f"[bold]{doc['name']}[/bold]  git {d['branch']}@{(d['commit'] or '')[:10]}"
+            f" pins v{d['pinned']}; champion v{a['champion']}; in sync: {doc['in_sync']}"
+        )
+    for s in a["serving"]:
+        out.print(f"  serving {s['variant']:<10} v{s['version']:<4} {s['mode']:<6} {s['weight']}%")
+    for g in a["gateways"]:
+        answers = ", ".join(
+            f"{v['variant']} v{v['serving_version']}"
+            + ("" if v["loaded"] else f" (deployed v{v['deployed_version']})")
+            for v in g["variants"]
+        )
+        out.print(
+            f"  gateway {g['gateway']} {g['state']}: {answers or 'nothing'}"
+            f" (reported {g['reported_at']})",
+            markup=False,
+        )
+    split = doc.get("canary_split")
+    if split and "units" in split:
+        out.print(
+            f"  canary target {split['target_pct']}%: challenger has {split['units']} of "
+            f"{split['total_units']} sticky units ({split['realized_units_pct']:.3g}%)"
+        )
+    if doc["rollout"]:
+        r = doc["rollout"]
+        out.print(f"  rollout v{r['version']}: {r['phase']} step {r['step']} — {r['reason']}")
+    for p in doc["proposals"]:
+        out.print(f"  proposal {p['branch']} ({p['state']})")
+    _print_controllers(doc["controllers"])
+    for al in doc["alerts"]:
+        out.print(f"  alert {al['rule']} {al['state']}")
+
+
+def _print_controllers(controllers: list[dict[str, Any]]) -> None:
+    for c in controllers:
+        parked = c.get("parked")
+        state = f"PARKED ({parked['reason']})" if parked else c.get("outcome") or "-"
+        out.print(
+            f"  controller {c['controller']:<9} {state:<8} {c.get('message') or ''}",
+            markup=False,
+        )

@@ -9,6 +9,7 @@ import typer
 
 from tradeloop.cli._common import (
     JsonOpt,
+    PipelineOpt,
     SpecOpt,
     TokenOpt,
     caller,
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def train(
         spec: SpecOpt = None,
+        pipeline: PipelineOpt = None,
         json_: JsonOpt = False,
         reason: Annotated[str, typer.Option(help="Why this run (recorded).")] = "manual",
     ) -> None:
@@ -45,7 +47,7 @@ def register(app: typer.Typer) -> None:
 
         from tradeloop.training.pipeline import train as run_train
 
-        project = load_project(spec)
+        project = load_project(spec, pipeline)
         if json_:
             result = run_train(project, reason=reason)
         else:
@@ -91,6 +93,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def backtest(
         spec: SpecOpt = None,
+        pipeline: PipelineOpt = None,
         json_: JsonOpt = False,
         version: Annotated[
             str | None, typer.Option(help="Model version (default: champion, else newest).")
@@ -101,7 +104,7 @@ def register(app: typer.Typer) -> None:
 
         from tradeloop.training.replay import backtest_version
 
-        project = load_project(spec)
+        project = load_project(spec, pipeline)
         doc = backtest_version(project, version)
         if json_:
             emit_json(doc)
@@ -114,13 +117,13 @@ def register(app: typer.Typer) -> None:
 
 @models_app.command("list")
 @handle_errors
-def list_(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+def list_(spec: SpecOpt = None, pipeline: PipelineOpt = None, json_: JsonOpt = False) -> None:
     """Complete versions, newest last, with aliases and headline metrics."""
     from rich.table import Table
 
     from tradeloop.registry.sql_registry import open_registry
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     reg = open_registry(project.mlflow_uri, project.mlflow_artifacts)
     versions = reg.versions(project.spec.name)
     if json_:
@@ -142,11 +145,13 @@ def list_(spec: SpecOpt = None, json_: JsonOpt = False) -> None:
 
 @models_app.command("show")
 @handle_errors
-def show(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
+def show(
+    version: str, spec: SpecOpt = None, pipeline: PipelineOpt = None, json_: JsonOpt = False
+) -> None:
     """One version's tags, aliases and lineage."""
     from tradeloop.registry.sql_registry import open_registry
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     v = open_registry(project.mlflow_uri, project.mlflow_artifacts).get(project.spec.name, version)
     if json_:
         emit_json(v.to_dict())
@@ -161,11 +166,12 @@ def show(version: str, spec: SpecOpt = None, json_: JsonOpt = False) -> None:
 def card(
     version: str,
     spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
     json_: JsonOpt = False,
     html: Annotated[Path | None, typer.Option(help="Write the HTML card here.")] = None,
 ) -> None:
     """Print a version's model card (Markdown), or write its HTML."""
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     reg = _registry(project)
     v = reg.get(project.spec.name, version)
     from tradeloop.registry.cards import card_for
@@ -197,6 +203,7 @@ OverrideOpt = Annotated[
 def promote(
     version: str,
     spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
     json_: JsonOpt = False,
     token: TokenOpt = None,
     override_approval: OverrideOpt = False,
@@ -206,7 +213,7 @@ def promote(
     from tradeloop.registry.champion import promote_version
     from tradeloop.security.approvals import require_live_approval
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     who = caller(project, token, "operator", "models promote")
     name = project.spec.name
     reg = _registry(project)
@@ -236,10 +243,11 @@ def _decide(
     token: str | None,
     reason: str,
     json_: bool,
+    pipeline: str | None = None,
 ) -> None:
     from tradeloop.registry.decisions import decide
 
-    project = load_project(spec)
+    project = load_project(spec, pipeline)
     doc = decide(
         project.store,
         _registry(project),
@@ -266,12 +274,13 @@ def _decide(
 def approve(
     version: str,
     spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
     json_: JsonOpt = False,
     token: TokenOpt = None,
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
     """Approve VERSION for live traffic (manual approval policy; needs an approver token)."""
-    _decide(version, "approved", spec, token, reason, json_)
+    _decide(version, "approved", spec, token, reason, json_, pipeline)
 
 
 @models_app.command("reject")
@@ -279,9 +288,10 @@ def approve(
 def reject(
     version: str,
     spec: SpecOpt = None,
+    pipeline: PipelineOpt = None,
     json_: JsonOpt = False,
     token: TokenOpt = None,
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
     """Reject VERSION: it is rolled back and never rolled out (needs an approver token)."""
-    _decide(version, "rejected", spec, token, reason, json_)
+    _decide(version, "rejected", spec, token, reason, json_, pipeline)

@@ -9,7 +9,7 @@ controllers' and the monitor's gauges, all on one `/metrics`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -20,12 +20,14 @@ from tradeloop.control.manager import Manager
 from tradeloop.control.metrics import ControllerMetrics
 from tradeloop.control.monitor import MonitorController
 from tradeloop.control.reconciler import Reconciler
+from tradeloop.control.scoped import ScopedController, broken_world, controller_name
 from tradeloop.control.trainer import TrainerController
 from tradeloop.control.world import World
 from tradeloop.errors import BadInput
 from tradeloop.monitoring.gauges import MonitorGauges
 from tradeloop.monitoring.slo import RequestWindow, request_counts
 from tradeloop.project import Project
+from tradeloop.spec.catalog import Broken
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -37,13 +39,16 @@ CONTROLLERS = ("trainer", "deployer", "monitor")
 
 @dataclass
 class Process:
-    """The parts of one tradeloop process."""
+    """The parts of one tradeloop process. `world` is the first pipeline's; `worlds` holds
+    every pipeline's that has one (a pipeline that does not validate gets its world, if ever,
+    when its controllers first run)."""
 
     project: Project
     world: World
     registry: CollectorRegistry
     manager: Manager
     app: Starlette | None = None
+    worlds: dict[str, World] = field(default_factory=dict)
 
     def close(self) -> None:
         """Stop the controllers' background work (the monitor's notifier)."""
@@ -53,19 +58,22 @@ class Process:
                 close()
 
 
-def _controllers(
-    names: Sequence[str], project: Project, gauges: MonitorGauges, requests: RequestWindow | None
-) -> list[Reconciler]:
+def _controller(
+    kind: str, project: Project, gauges: MonitorGauges, requests: RequestWindow | None
+) -> Reconciler:
     interval = project.spec.monitoring.interval
     make: dict[str, Callable[[], Reconciler]] = {
         "trainer": TrainerController,
         "deployer": DeployerController,
         "monitor": lambda: MonitorController(interval, gauges=gauges, requests=requests),
     }
-    unknown = [n for n in names if n not in make]
+    return make[kind]()
+
+
+def _check(names: Sequence[str]) -> None:
+    unknown = [n for n in names if n not in CONTROLLERS]
     if unknown:
         raise BadInput(f"unknown controller(s) {unknown}; choose from {', '.join(CONTROLLERS)}")
-    return [make[n]() for n in names]
 
 
 def assemble(
@@ -76,30 +84,57 @@ def assemble(
     lease_ttl: timedelta = timedelta(seconds=30),
     grpc_host: str = "127.0.0.1",
     grpc_port: int | None = None,
+    pipelines: Sequence[Project] = (),
+    broken: Sequence[Broken] = (),
 ) -> Process:
-    """Controllers `names` under one manager, and the gateway too when `gateway` (serving
-    gRPC as well on `grpc_port`, default the spec's `serving.grpc_port`)."""
-    from tradeloop.serving.mlflow_source import project_app
-
-    world = World.open(project)
+    """Controllers `names` for `project` and every other pipeline in `pipelines` (all sharing
+    `project`'s store), under one manager; parked controllers for each `broken` pipeline; and
+    the gateway too when `gateway` (serving gRPC as well on `grpc_port`, default the spec's
+    `serving.grpc_port`; one pipeline only)."""
+    _check(names)
+    projects = [project, *(p for p in pipelines if p is not project)]
     registry = CollectorRegistry(auto_describe=True)
-    name = project.spec.name
-    app = (
-        project_app(
-            project, world.registry, registry=registry, grpc_host=grpc_host, grpc_port=grpc_port
+    worlds = {p.spec.name: World.open(p) for p in projects}
+    app = None
+    if gateway:
+        from tradeloop.serving.pipelines import pipelines_app
+
+        app = pipelines_app(
+            [(p, worlds[p.spec.name].registry) for p in projects],
+            registry=registry,
+            grpc_host=grpc_host,
+            grpc_port=grpc_port,
         )
-        if gateway
-        else None
-    )
-    requests = RequestWindow(lambda: request_counts(registry, name)) if gateway else None
-    gauges = MonitorGauges(registry, model=name)
+    gauges = MonitorGauges(registry, model=project.spec.name)
+    controllers: list[Reconciler] = []
+    for p in projects:
+        name = p.spec.name
+        world = worlds[name]
+        requests = (
+            RequestWindow(lambda name=name: request_counts(registry, name)) if gateway else None  # type: ignore[misc]
+        )
+        for kind in names:
+            inner = _controller(kind, p, gauges.for_model(name), requests)
+            cname = controller_name(kind, p)
+            controllers.append(ScopedController(inner, cname, lambda w=world: w))  # type: ignore[misc]
+    for b in broken:
+        make = broken_world(project, b)
+        for kind in names:
+            inner = _controller(kind, project, gauges.for_model(b.name), None)
+            controllers.append(ScopedController(inner, controller_name(kind, b.name), make))
+    first = worlds[project.spec.name]
+
+    def heads() -> object:
+        """What a parked controller waits to see change: every tracked branch's head."""
+        return tuple(sorted({str(w.desired_head()) for w in worlds.values()}))
+
     manager = Manager(
         project.store,
         project.clock,
-        _controllers(names, project, gauges, requests),
+        controllers,
         lease_ttl=lease_ttl,
         metrics=ControllerMetrics(registry),
-        extras={"world": world},
-        watch=world.desired_head,
+        extras={"world": first},
+        watch=heads if len(worlds) > 1 else first.desired_head,
     )
-    return Process(project, world, registry, manager, app)
+    return Process(project, first, registry, manager, app, worlds)

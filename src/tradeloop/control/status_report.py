@@ -38,6 +38,18 @@ def canary_split(serving: list[dict[str, Any]], units: list[str]) -> dict[str, A
     return doc
 
 
+KINDS = ("trainer", "deployer", "monitor")
+
+
+def _controller(
+    controllers: dict[str, dict[str, Any]], kind: str, project: Project
+) -> dict[str, Any]:
+    from tradeloop.control.names import controller_name
+
+    name = controller_name(kind, project)
+    return controllers.get(name, {"controller": name})
+
+
 def status_report(project: Project) -> dict[str, Any]:
     from tradeloop.gitops.desired import read_desired
     from tradeloop.gitops.promotion import proposals
@@ -46,7 +58,13 @@ def status_report(project: Project) -> dict[str, Any]:
 
     git = project.spec.deployment.git
     try:
-        desired = read_desired(project.root, git.branch, git.pin_file, repo=GitRepo(project.root))
+        desired = read_desired(
+            project.root,
+            git.branch,
+            git.pin_file,
+            repo=GitRepo(project.root),
+            spec_file=project.spec_relpath,
+        )
     except BadInput as exc:  # what git holds does not validate: show it, and what still runs
         return _status_without_desired(project, str(exc))
     name = desired.spec.name
@@ -95,16 +113,16 @@ def status_report(project: Project) -> dict[str, Any]:
         ],
         "controllers": [
             {
-                **controllers.get("trainer", {"controller": "trainer"}),
+                **_controller(controllers, "trainer", project),
                 "desired": "a model exists, fresh and undrifted",
                 "last_trigger": trigger,
             },
             {
-                **controllers.get("deployer", {"controller": "deployer"}),
+                **_controller(controllers, "deployer", project),
                 "desired": f"serve v{pinned}" if pinned else "serve the first passing model",
                 "actual": f"serving v{live_champ}" if live_champ else "nothing serves",
             },
-            {**controllers.get("monitor", {"controller": "monitor"})},
+            {**_controller(controllers, "monitor", project)},
         ],
         "alerts": alerts,
     }
@@ -130,8 +148,30 @@ def _status_without_desired(project: Project, problem: str) -> dict[str, Any]:
             "in_sync": False,
             "rollout": reads.latest_rollout(db, name),
             "proposals": [],
-            "controllers": reads.controller_status(db, utc(project.clock.now())),
+            "controllers": pipeline_controllers(db, project, name),
             "alerts": reads.open_alerts(db, {"model": name}),
+        }
+
+
+def pipeline_controllers(db: Any, project: Project, name: str) -> list[dict[str, Any]]:
+    """The run status of this pipeline's controllers only (a project runs many)."""
+    from tradeloop.control.names import controller_name
+
+    mine = {controller_name(k, project if project.spec.name == name else name) for k in KINDS}
+    return [
+        c for c in reads.controller_status(db, utc(project.clock.now())) if c["controller"] in mine
+    ]
+
+
+def invalid_pipeline(project: Project, name: str, relpath: str, problem: str) -> dict[str, Any]:
+    """Status of a pipeline whose spec file does not validate: the file, why, and its
+    (parked) controllers. `project` is any valid pipeline of the same project."""
+    with _reader(project) as db:
+        return {
+            "name": name,
+            "file": relpath,
+            "error": problem,
+            "controllers": pipeline_controllers(db, project, name),
         }
 
 

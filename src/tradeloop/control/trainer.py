@@ -40,8 +40,10 @@ class Trigger:
     reason: str
 
 
-def firing_alerts(world: World) -> list[AlertRecord]:
-    return store_alerts.firing_alerts(world.store)
+def firing_alerts(world: World, model: str | None = None) -> list[AlertRecord]:
+    """Firing alerts, only this pipeline's when `model` is given (a project runs many)."""
+    labels = {"model": model} if model is not None else None
+    return store_alerts.firing_alerts(world.store, labels=labels)
 
 
 def due_trigger(world: World, spec: Spec, now: datetime) -> Trigger | None:
@@ -52,7 +54,7 @@ def due_trigger(world: World, spec: Spec, now: datetime) -> Trigger | None:
     if not versions:
         return Trigger("initial", "no model exists")
     r = spec.retraining
-    for a in firing_alerts(world):
+    for a in firing_alerts(world, spec.name):
         if a.rule in r.on:
             started = utc(a.started_at).isoformat()
             return Trigger(f"alert:{a.rule}:{started}", f"alert {a.rule} firing since {started}")

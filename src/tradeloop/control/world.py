@@ -72,7 +72,13 @@ class World:
         if cached is not None and head is not None and cached.spec_sha == head:
             return cached
         try:
-            state = read_desired(self.repo, git.branch, git.pin_file, repo=repo)
+            state = read_desired(
+                self.repo,
+                git.branch,
+                git.pin_file,
+                repo=repo,
+                spec_file=self.project.spec_relpath,
+            )
         except PinError as exc:
             raise TerminalError(f"the pin in git is invalid: {exc}", "bad_pin") from exc
         except BadInput as exc:  # the spec does not validate, or the branch is missing
@@ -91,9 +97,7 @@ class World:
 
     def project_for(self, spec: Spec) -> Project:
         """The same project (paths, stores, clock) under the spec git says is desired."""
-        p = Project(spec, self.project.spec_path, self.project.clock)
-        p._store = self.project.store
-        return p
+        return self.project.sibling(spec, self.project.spec_path)
 
     def bars(self, as_of: datetime | None = None) -> pl.DataFrame:
         """Validated bars that exist at `as_of` (the clock's now by default): never the future."""

@@ -29,7 +29,8 @@ import yaml
 
 from tradeloop.errors import BadInput, SpecError
 from tradeloop.gitops.repo import GitRepo
-from tradeloop.spec import SPEC_FILENAME, GitSpec, Spec, load_yaml, parse_spec
+from tradeloop.spec import SPEC_FILENAME, GitSpec, Spec, load_yaml
+from tradeloop.spec.catalog import parse_pipeline
 
 PIN_KEYS = ("model", "version", "previous", "updated", "reason", "rejected")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # also safe inside a branch name
@@ -217,26 +218,28 @@ def read_desired(
     pin_file: str | None = None,
     *,
     repo: GitRepo | None = None,
+    spec_file: str = SPEC_FILENAME,
 ) -> DesiredState:
     """The spec and pin at the head of `branch`, never the working tree.
 
     `branch` may be a `GitSpec` (its branch and pin_file). Without a pin_file the spec on the
     branch says which file it is. Errors: BadInput for a folder that isn't a repository or a
     missing branch; SpecError for the spec (named `<branch>:tradeloop.yaml:LINE`); PinError.
+    `spec_file` is the pipeline's file from the project folder (`pipelines/<name>.yaml`).
     """
     if isinstance(branch, GitSpec):
         pin_file = pin_file or branch.pin_file
         branch = branch.branch
     repo = repo or GitRepo(repo_path)
     sha = repo.branch_head(branch)
-    spec_path = repo.rel(SPEC_FILENAME)
+    spec_path = repo.rel(spec_file)
     label = f"{branch}:{spec_path}"
     text = repo.read_file(sha, spec_path)
     if text is None:
         raise SpecError(
-            [f"{label}: no spec committed on branch '{branch}' (commit {SPEC_FILENAME} to it)"]
+            [f"{label}: no spec committed on branch '{branch}' (commit {spec_file} to it)"]
         )
-    spec = parse_spec(text, filename=label)
+    spec = parse_pipeline(text, spec_file, filename=label)
     ppath = pin_path(repo, pin_file or spec.deployment.git.pin_file)
     pin = read_pin(repo, sha, ppath, label=branch)
     if pin is not None and pin.model != spec.name:

@@ -12,6 +12,7 @@ data, and no data is not a reason to alert (the same rule the alert engine follo
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -62,13 +63,17 @@ METRIC_NAMES: tuple[str, ...] = (
 
 
 class _NotifierCollector(Collector):
-    """Webhook delivery counters, read from the notifier at scrape time."""
+    """Webhook delivery counters, read from the notifiers at scrape time (one per pipeline's
+    monitor, keyed by model; a route's counters are summed over them)."""
 
-    def __init__(self, notifier: Notifier) -> None:
-        self.notifier = notifier
+    def __init__(self) -> None:
+        self.notifiers: dict[str, Notifier] = {}
 
     def collect(self) -> Iterator[Metric]:
-        stats = self.notifier.stats()
+        stats: dict[str, Any] = {}
+        for notifier in list(self.notifiers.values()):
+            for route, st in notifier.stats().items():
+                stats.setdefault(route, []).append(st)
         results = CounterMetricFamily(
             "tradeloop_alert_notifications",
             "Alert notifications by webhook route and result (sent, failed, dropped).",
@@ -79,10 +84,10 @@ class _NotifierCollector(Collector):
             "HTTP requests made to deliver alert notifications.",
             labels=("route",),
         )
-        for route, s in sorted(stats.items()):
+        for route, sts in sorted(stats.items()):
             for result in ("sent", "failed", "dropped"):
-                results.add_metric((route, result), float(getattr(s, result)))
-            attempts.add_metric((route,), float(s.attempts))
+                results.add_metric((route, result), float(sum(getattr(s, result) for s in sts)))
+            attempts.add_metric((route,), float(sum(s.attempts for s in sts)))
         yield results
         yield attempts
 
@@ -167,7 +172,15 @@ class MonitorGauges:
             ("model", "variant"),
             registry=r,
         )
-        self._notifier: _NotifierCollector | None = None
+        self._notifier: list[_NotifierCollector] = []  # shared by every view
+
+    def for_model(self, model: str) -> MonitorGauges:
+        """The same series (one registry holds each name once), labelled for another pipeline:
+        a process that monitors many pipelines publishes all of them on one `/metrics`."""
+        view = copy.copy(self)
+        view.model = model
+        view._seen = {}
+        return view
 
     # ------------------------------------------------------------------ helpers
 
@@ -248,9 +261,9 @@ class MonitorGauges:
         self.last_evaluation.labels(self.model).set(when.timestamp())
 
     def watch_notifier(self, notifier: Notifier) -> None:
-        """Export the notifier's delivery counters (once per registry)."""
-        if self._notifier is None:
-            self._notifier = _NotifierCollector(notifier)
-            self.registry.register(self._notifier)
-        else:
-            self._notifier.notifier = notifier
+        """Export the notifier's delivery counters (one collector per registry)."""
+        with self._lock:
+            if not self._notifier:
+                self._notifier.append(_NotifierCollector())
+                self.registry.register(self._notifier[0])
+            self._notifier[0].notifiers[self.model] = notifier

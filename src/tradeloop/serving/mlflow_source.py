@@ -61,7 +61,7 @@ def project_app(project: Project, registry: Registry, /, **overrides: Any) -> St
         # the pipeline's universe is known: /v1/bars takes those symbols only
         serving = serving.model_copy(update={"symbols": list(spec.data.simulator.symbols)})
     options: dict[str, Any] = {
-        "state_dir": project.state_dir,
+        "state_dir": project.pipeline_dir,
         "clock": project.clock,
         "serving": serving,
         "backtest": spec.backtest,

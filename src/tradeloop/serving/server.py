@@ -69,6 +69,7 @@ def build_app(
     grpc_port: int | None = None,
     grpc_host: str = "127.0.0.1",
     sticky_units: Sequence[str] = (),
+    metrics: GatewayMetrics | None = None,
 ) -> Starlette:
     """The gateway for one registered model.
 
@@ -83,12 +84,14 @@ def build_app(
     Protocol over gRPC on `grpc_host`, started and stopped with the app
     (`app.state.grpc`, whose `port` is the bound one).
     `sticky_units`: the known units (symbols) the router ranks instead of hashing.
+    `metrics`: series shared with other gateways in this process (one per pipeline); by
+    default the gateway makes its own in `registry`.
     """
     clock = clock or store.clock
     serving = serving or ServingSpec()
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)
-    metrics = GatewayMetrics(registry)
+    metrics = metrics if metrics is not None else GatewayMetrics(registry)
     errors = ErrorLog(lambda where: metrics.errors.labels(where).inc())
     gateway_id = gateway_id or socket.gethostname()
     predlog = PredictionLog(
