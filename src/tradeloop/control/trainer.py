@@ -89,11 +89,23 @@ def rollout_in_flight(world: World, name: str) -> bool:
     return row is None or row.phase not in ("promoted", "rolled_back")
 
 
+RECOVERY_INTERVAL = timedelta(minutes=10)
+
+
 class TrainerController:
     name = "trainer"
 
     def __init__(self, interval: timedelta = timedelta(minutes=30)) -> None:
         self.interval = interval
+        self._recovered_at: dict[str, datetime] = {}
+
+    def _recovery_due(self, name: str, now: datetime) -> bool:
+        """The full sweep for what dead trainings left (RUNNING runs, orphaned versions) costs
+        a dozen registry queries, ~0.3 s: run it on this process's first reconcile, whenever
+        a trigger is stuck `running` (a training died), and otherwise every
+        RECOVERY_INTERVAL. Losing this memory is safe: a restarted trainer sweeps at once."""
+        last = self._recovered_at.get(name)
+        return last is None or now - last >= RECOVERY_INTERVAL
 
     def reconcile(self, ctx: Context) -> Result:
         world: World = ctx.extras["world"]
@@ -101,8 +113,11 @@ class TrainerController:
         spec = desired.spec
         now = ctx.clock.now()
         resumed = self._resumable(world, spec.name)
-        if leases.holder_of(world.store, f"train:{spec.name}") is None:
+        due = resumed is not None or self._recovery_due(spec.name, now)
+        if due and leases.holder_of(world.store, f"train:{spec.name}") is None:
             from tradeloop.training.pipeline import recover_training
+
+            self._recovered_at[spec.name] = now
 
             rec = recover_training(world.project_for(spec), "trainer", world.registry)
             if rec.finished:
