@@ -147,9 +147,21 @@ def main() -> int:
     try:
         cluster.start(
             "mlflow",
-            [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(base),
-             "--backend-store-uri", mlflow_url, "--serve-artifacts",
-             "--artifacts-destination", str(work / "artifacts"), "--workers", "1"],
+            [
+                MLFLOW,
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(base),
+                "--backend-store-uri",
+                mlflow_url,
+                "--serve-artifacts",
+                "--artifacts-destination",
+                str(work / "artifacts"),
+                "--workers",
+                "1",
+            ],
             env,
         )
         wait_http(f"http://127.0.0.1:{base}/health")
@@ -174,9 +186,12 @@ def main() -> int:
         if args.prometheus and shutil.which("prometheus"):
             cluster.start(
                 "prometheus",
-                ["prometheus", f"--config.file={work / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={work / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{base + 90}"],
+                [
+                    "prometheus",
+                    f"--config.file={work / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={work / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{base + 90}",
+                ],
                 env,
             )
         print(f"gateways: {', '.join('http://' + t.strip(chr(39)) for t in targets['gateway'])}")

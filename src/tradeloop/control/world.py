@@ -25,6 +25,7 @@ from tradeloop.store import Store
 
 if TYPE_CHECKING:
     from tradeloop.gitops.desired import DesiredState
+    from tradeloop.gitops.repo import GitRepo
 from tradeloop.training.dataset import bars_as_of
 
 
@@ -63,10 +64,9 @@ class World:
         commit can.
         """
         from tradeloop.gitops.desired import PinError, read_desired
-        from tradeloop.gitops.repo import GitRepo
 
         git = self.project.spec.deployment.git
-        repo = GitRepo(self.repo)
+        repo = self.git_repo()
         head = repo.head(f"refs/heads/{git.branch}")
         cached: DesiredState | None = self.__dict__.get("_desired")
         if cached is not None and head is not None and cached.spec_sha == head:
@@ -90,10 +90,18 @@ class World:
 
     def desired_head(self) -> str | None:
         """The tracked branch's head: what a parked controller waits to see change."""
+        git = self.project.spec.deployment.git
+        return self.git_repo().head(f"refs/heads/{git.branch}")
+
+    def git_repo(self) -> GitRepo:
+        """The project's repository, opened once (opening runs git to find its root)."""
         from tradeloop.gitops.repo import GitRepo
 
-        git = self.project.spec.deployment.git
-        return GitRepo(self.repo).head(f"refs/heads/{git.branch}")
+        repo: GitRepo | None = self.__dict__.get("_repo")
+        if repo is None:
+            repo = GitRepo(self.repo)
+            self.__dict__["_repo"] = repo
+        return repo
 
     def project_for(self, spec: Spec) -> Project:
         """The same project (paths, stores, clock) under the spec git says is desired."""

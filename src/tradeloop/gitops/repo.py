@@ -19,6 +19,7 @@ command and its stderr.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,8 @@ from pathlib import Path
 from tradeloop.errors import BadInput, RuntimeFailure
 from tradeloop.gitops.commits import Commit, Identity, commit_message, commit_subject, date_env
 from tradeloop.gitops.git import run_git
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 class UncommittedEdits(BadInput):
@@ -101,10 +104,51 @@ class GitRepo:
     # ----------------------------------------------------------------------------------- reading
 
     def head(self, ref: str) -> str | None:
-        """The commit `ref` names (branch, tag, sha), or None when there is no such commit."""
+        """The commit `ref` names (branch, tag, sha), or None when there is no such commit.
+
+        A branch is read from its ref file (or packed-refs) when it is a plain one: the
+        controllers look at the tracked branch on every run, and a `git rev-parse` process
+        costs ~5 ms each time. git updates refs by atomic rename, so the read is consistent;
+        anything unusual (a symbolic ref, a malformed file) asks git itself.
+        """
+        if ref.startswith("refs/heads/"):
+            sha = self._read_branch(ref)
+            if sha is not None:
+                return sha or None
         proc = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", ok=(0, 1))
         sha = proc.stdout.decode().strip()
         return sha if proc.returncode == 0 and sha else None
+
+    def _common_dir(self) -> Path:
+        common = self.git_dir / "commondir"  # a linked worktree keeps branches in the main one
+        if common.is_file():
+            return (self.git_dir / common.read_text().strip()).resolve()
+        return self.git_dir
+
+    def _read_branch(self, ref: str) -> str | None:
+        """The sha of branch `ref` from the files; "" when it does not exist; None: ask git."""
+        if ".." in ref or ref.endswith((".lock", "/")):
+            return None
+        base = self._common_dir()
+        try:
+            text = (base / ref).read_text().strip()
+        except FileNotFoundError:
+            text = ""
+        except OSError:
+            return None
+        if text:
+            return text if _SHA.fullmatch(text) else None
+        try:
+            packed = (base / "packed-refs").read_text()
+        except FileNotFoundError:
+            return ""
+        except OSError:
+            return None
+        for line in packed.splitlines():
+            if line.endswith(" " + ref):
+                sha = line.split(" ", 1)[0]
+                return sha if _SHA.fullmatch(sha) else None
+        return ""
 
     def branch_head(self, branch: str) -> str:
         """The head of local branch `branch`; BadInput naming the branches there are if none."""
