@@ -22,7 +22,9 @@ from tradeloop.control.assembly import assemble
 from tradeloop.errors import SpecError
 from tradeloop.project import Project
 from tradeloop.registry.mlflow_registry import CHAMPION
+from tradeloop.security.tokens import create_token
 from tradeloop.spec.catalog import load_catalog, parse_pipeline
+from tradeloop.store.retrain_requests import oldest_request
 from tradeloop.templates import git_commit, multi_specs
 
 HOUR = timedelta(hours=1)
@@ -113,6 +115,7 @@ def _infer(client: httpx.Client, name: str, base: str = "") -> dict[str, Any]:
     return doc
 
 
+@pytest.mark.slow  # trains two pipelines: ~25 s
 def test_one_control_plane_and_one_gateway_for_every_pipeline(tmp_path: Path) -> None:
     root = _project(tmp_path / "repo")
     first = Project.load(root, pipeline="equities-1h")
@@ -162,6 +165,15 @@ def test_one_control_plane_and_one_gateway_for_every_pipeline(tmp_path: Path) ->
             unknown = client.post("/v2/models/nope/infer", json={"inputs": []})
             assert unknown.status_code == 404 and "equities-1h" in unknown.json()["error"]
             assert client.get("/v2/health/ready").json() == {"ready": True}
+            operator, _ = create_token(eq.store, "events", "operator")
+            ask = {"id": "evt-1", "reason": "new data", "pipeline": "fx-15m"}
+            nameless = client.post("/v1/retrain", json={"id": "evt-1", "reason": "x"})
+            assert nameless.status_code == 400 and "fx-15m" in nameless.json()["message"]
+            auth = {"Authorization": f"Bearer {operator}"}
+            r = client.post("/v1/retrain", json=ask, headers=auth)
+            assert r.status_code == 202, r.text  # recorded for fx-15m, by its own endpoint
+            assert oldest_request(eq.store, "fx-15m") is not None
+            assert oldest_request(eq.store, "equities-1h") is None
             metrics = client.get("/metrics").text
             assert 'model="fx-15m"' in metrics and 'model="equities-1h"' in metrics
         assert eq.store.audit.verify().ok

@@ -109,6 +109,8 @@ class PipelinesApp:
             await self._ready(send, path)
         elif path in ("/v2", "/v2/health/live", "/healthz", "/metrics"):
             await self.first(scope, receive, send)
+        elif path == "/v1/retrain" and scope.get("method") == "POST":
+            await self._retrain(scope, receive, send)
         elif path == "/invocations":
             await _reply(
                 send,
@@ -144,6 +146,50 @@ class PipelinesApp:
             scope = {**scope, "path": path, "raw_path": path.encode()}
         await app(scope, receive, send)
 
+    async def _retrain(self, scope: Scope, receive: Any, send: Any) -> None:
+        """`POST /v1/retrain` names its pipeline in the body (`"pipeline"`): forward it there,
+        body and all, so a cloud event path needs one URL for every pipeline."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > RETRAIN_BODY_LIMIT:
+                await _reply(send, 413, _mlflow_error("request body too large"))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            doc = json.loads(body or b"{}")
+            name = doc.get("pipeline") if isinstance(doc, dict) else None
+        except ValueError:
+            name = None  # the pipeline's own endpoint says what is wrong with the body
+        if not isinstance(name, str) or not name:
+            await _reply(
+                send,
+                400,
+                _mlflow_error(
+                    'this gateway serves several pipelines: say which in the body ("pipeline": '
+                    f"one of {', '.join(sorted(self.apps))}), or POST to "
+                    "/pipelines/{name}/v1/retrain"
+                ),
+            )
+            return
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self._to(name, scope, replay, send, "/v1/retrain", "mlflow")
+
     async def _ready(self, send: Any, path: str) -> None:
         reports = {n: gw.snapshot.report() for n, gw in self.gateways.items()}
         if path == "/v2/health/ready":
@@ -177,6 +223,13 @@ class PipelinesApp:
             message = await receive()
             assert message["type"] == "lifespan.shutdown"
         await send({"type": "lifespan.shutdown.complete"})
+
+
+RETRAIN_BODY_LIMIT = 64 * 1024
+
+
+def _mlflow_error(message: str) -> dict[str, str]:
+    return {"error_code": "INVALID_PARAMETER_VALUE", "message": message}
 
 
 async def _reply(send: Any, status: int, body: dict[str, Any]) -> None:
