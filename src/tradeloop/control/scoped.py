@@ -52,7 +52,8 @@ class ScopedController:
         if self._world is None:
             self._world = self._make_world()
         ctx.extras["world"] = self._world
-        return self.inner.reconcile(ctx)
+        with self._world.registry.reading():  # one registry read per model per run
+            return self.inner.reconcile(ctx)
 
     def close(self) -> None:
         close: Any = getattr(self.inner, "close", None)
