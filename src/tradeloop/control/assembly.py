@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from tradeloop.control.deployer import DeployerController
+from tradeloop.control.jobs import JobRunner
 from tradeloop.control.manager import Manager
 from tradeloop.control.metrics import ControllerMetrics
 from tradeloop.control.monitor import MonitorController
@@ -54,11 +55,15 @@ class Process:
 
 
 def _controllers(
-    names: Sequence[str], project: Project, gauges: MonitorGauges, requests: RequestWindow | None
+    names: Sequence[str],
+    project: Project,
+    gauges: MonitorGauges,
+    requests: RequestWindow | None,
+    runner: JobRunner | None,
 ) -> list[Reconciler]:
     interval = project.spec.monitoring.interval
     make: dict[str, Callable[[], Reconciler]] = {
-        "trainer": TrainerController,
+        "trainer": lambda: TrainerController(runner=runner),
         "deployer": DeployerController,
         "monitor": lambda: MonitorController(interval, gauges=gauges, requests=requests),
     }
@@ -76,9 +81,15 @@ def assemble(
     lease_ttl: timedelta = timedelta(seconds=30),
     grpc_host: str = "127.0.0.1",
     grpc_port: int | None = None,
+    jobs: bool = False,
+    wait_jobs: bool = False,
 ) -> Process:
     """Controllers `names` under one manager, and the gateway too when `gateway` (serving
-    gRPC as well on `grpc_port`, default the spec's `serving.grpc_port`)."""
+    gRPC as well on `grpc_port`, default the spec's `serving.grpc_port`).
+
+    With `jobs` the trainer trains in job processes (`control/jobs.py`), as `up` and
+    `controller run` ask; `wait_jobs` blocks each reconcile until its job ends (`--once`).
+    Without, it trains in this process (tests on a SimulatedClock)."""
     from tradeloop.serving.mlflow_source import project_app
 
     world = World.open(project)
@@ -96,7 +107,9 @@ def assemble(
     manager = Manager(
         project.store,
         project.clock,
-        _controllers(names, project, gauges, requests),
+        _controllers(
+            names, project, gauges, requests, JobRunner(project, wait=wait_jobs) if jobs else None
+        ),
         lease_ttl=lease_ttl,
         metrics=ControllerMetrics(registry),
         extras={"world": world},
