@@ -111,7 +111,9 @@ def register(app: typer.Typer) -> None:
 
         project = load_project(spec)
         _observe("tradeloop")
-        proc = assemble(project, CONTROLLERS, gateway=True, grpc_host=host, grpc_port=grpc_port)
+        proc = assemble(
+            project, CONTROLLERS, gateway=True, grpc_host=host, grpc_port=grpc_port, jobs=True
+        )
         stop = threading.Event()
         thread = threading.Thread(
             target=proc.manager.run_forever, args=(stop,), name="controllers", daemon=True
@@ -227,17 +229,27 @@ def register(app: typer.Typer) -> None:
     def controller_run(
         names: Annotated[list[str], typer.Argument(help="trainer, deployer and/or monitor.")],
         spec: SpecOpt = None,
-        once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
+        once: Annotated[
+            bool, typer.Option(help="One pass, then exit (waiting for a training job it starts).")
+        ] = False,
+        in_process: Annotated[
+            bool,
+            typer.Option(
+                "--in-process", help="Train in this process instead of a job (debugging, tests)."
+            ),
+        ] = False,
         metrics_host: HostOpt = "127.0.0.1",
         metrics_port: MetricsPortOpt = None,
     ) -> None:
-        """Run controllers under a leader lease (start several replicas on PostgreSQL)."""
+        """Run controllers under a leader lease (start several replicas on PostgreSQL).
+
+        The trainer trains in `tradeloop job run` child processes (see `tradeloop jobs list`)."""
         from tradeloop.control.assembly import assemble
         from tradeloop.observability.metrics_http import serve_metrics
 
         project = load_project(spec)
         _observe("tradeloop-controllers")
-        proc = assemble(project, names)
+        proc = assemble(project, names, jobs=not in_process, wait_jobs=once)
         manager = proc.manager
         if once:
             for r in manager.run_once():
