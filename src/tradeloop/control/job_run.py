@@ -128,8 +128,7 @@ def run_job(
     if job_id is None:
         if not trigger or not reason:
             raise BadInput("give --job ID, or both --trigger KEY and --reason TEXT")
-        name = spec_at(base, commit)[0].name
-        new = jobs.enqueue(store, name, trigger, reason)
+        new = jobs.enqueue(store, base.spec.name, trigger, reason)  # checked against --commit
         assert new is not None  # no parallel limit asked
         job_id = new.id
     elif trigger or reason:
