@@ -74,11 +74,11 @@ def _trigger_status(project: Project, name: str, key: str) -> str | None:
 def _train(
     job: jobs.Job, base: Project, as_of: datetime | None, commit: str | None, say: Say
 ) -> dict[str, Any]:
-    from tradeloop.training.pipeline import recover_training, train
-
     spec, sha = spec_at(base, commit)
     if spec.name != job.pipeline:
         raise BadInput(f"job {job.id} is for pipeline {job.pipeline!r}, the spec is {spec.name!r}")
+    from tradeloop.training.pipeline import recover_training, train  # MLflow: after the checks
+
     project = Project(spec, base.spec_path, base.clock)
     project._store = base.store
     rec = recover_training(project, "trainer")
