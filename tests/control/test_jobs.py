@@ -185,3 +185,40 @@ def test_controller_run_once_trains_in_a_child_process(root: Path) -> None:
     assert doc["status"] == "succeeded" and doc["exit_code"] == 0
     assert doc["pid"] != os.getpid() and doc["reason"] == "no model exists"
     assert "registered v1" in Path(doc["log_path"]).read_text()
+
+
+@pytest.mark.slow
+def test_a_job_killed_from_outside_mid_training_is_retried_into_one_version(root: Path) -> None:
+    """The real thing: the trainer does not wait, the test SIGKILLs the job's pid while it
+    trains, and the trainer's later reconciles see the failure and retry it."""
+    import signal
+    import time
+
+    w = _world(root)
+    manager = Manager(
+        w.store, w.clock, [TrainerController(runner=JobRunner(w.project))], extras={"world": w}
+    )
+    (started,) = manager.run_once()
+    assert "started" in started.message, started.message
+    (job,) = jobs.list_jobs(w.store, "loop")
+    assert job.log_path is not None
+    deadline = time.monotonic() + 120
+    while "step: backtest" not in Path(job.log_path).read_text():
+        assert time.monotonic() < deadline, Path(job.log_path).read_text()
+        time.sleep(0.05)
+    pid = jobs.get(w.store, job.id).pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    while True:
+        assert time.monotonic() < deadline + 120
+        w.clock.advance(timedelta(seconds=3))  # past the trainer's 2 s requeue
+        manager.run_once()
+        listed = jobs.list_jobs(w.store, "loop")
+        if not any(j.active for j in listed) and any(j.status == "succeeded" for j in listed):
+            break
+        time.sleep(0.2)
+    assert [(j.attempt, j.status, j.exit_code) for j in listed] == [
+        (2, "succeeded", 0),
+        (1, "failed", -9),
+    ]
+    _one_version_registered(root, w, [(2, "succeeded"), (1, "failed")])

@@ -129,8 +129,10 @@ class JobRunner:
             child.proc.wait(timeout=max(0.0, child.deadline - time.monotonic()))
         self.reap(timeout)
 
-    def reap(self, timeout: timedelta | None = None) -> list[int]:
-        """Close the records of jobs that ended without saying so; the ids closed now."""
+    def reap(self, timeout: timedelta | None = None, pipeline: str | None = None) -> list[int]:
+        """Close the records of jobs that ended without saying so; the ids closed now.
+
+        Jobs we did not start are judged only for `pipeline` when given (its own timeout)."""
         store, limit = self.project.store, self.timeout(timeout)
         closed = []
         for job_id, child in list(self._children.items()):
@@ -146,12 +148,12 @@ class JobRunner:
             del self._children[job_id]
             if jobs.finish(store, job_id, succeeded=False, exit_code=rc, message=msg):
                 closed.append(job_id)
-        closed += self._reap_orphans(limit)
+        closed += self._reap_orphans(limit, pipeline)
         return closed
 
-    def _reap_orphans(self, limit: timedelta) -> list[int]:
+    def _reap_orphans(self, limit: timedelta, pipeline: str | None) -> list[int]:
         store, host, closed = self.project.store, socket.gethostname(), []
-        for j in jobs.active(store):
+        for j in jobs.active(store, pipeline):
             if j.id in self._children:
                 continue
             ours = j.host == host and j.pid is not None

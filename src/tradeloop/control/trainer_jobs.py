@@ -54,7 +54,7 @@ def report(ctx: Context, store: Store, name: str) -> list[str]:
 
 def observe(ctx: Context, store: Store, spec: Spec, runner: JobRunner) -> Result | None:
     """Reap and announce; a Result to return while a job of this pipeline is still active."""
-    runner.reap(spec.training.job_timeout)
+    runner.reap(spec.training.job_timeout, spec.name)
     report(ctx, store, spec.name)
     active = jobs.active(store, spec.name)
     if not active:
