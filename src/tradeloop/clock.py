@@ -68,3 +68,20 @@ class SimulatedClock:
 def utc(dt: datetime) -> datetime:
     """Naive datetimes are taken as UTC; aware ones are converted."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+class OffsetClock:
+    """Starts at `start` and moves with the wall clock: a training job launched by a trainer
+    whose clock reads `start` (simulated or real) keeps that time line."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("OffsetClock start must be timezone-aware")
+        self._offset = start.astimezone(UTC) - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)

@@ -116,9 +116,9 @@ def _runs(root: Path) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("point", TRAINING_POINTS)
 def test_killed_trainer_resumes_its_trigger_once(tmp_path: Path, point: str) -> None:
     root = _project(tmp_path)
-    r = _cli(root, "controller", "run", "trainer", "--once", crash=point)
+    r = _cli(root, "controller", "run", "trainer", "--once", "--in-process", crash=point)
     assert r.returncode == -9, r.stderr
-    r = _cli(root, "controller", "run", "trainer", "--once")
+    r = _cli(root, "controller", "run", "trainer", "--once", "--in-process")
     assert r.returncode == 0, r.stderr
     p = Project.load(root)
     world = World.open(p)

@@ -9,6 +9,7 @@ from tradeloop.cli.audit_cmds import audit_app
 from tradeloop.cli.data_cmds import data_app
 from tradeloop.cli.deploy_cmds import deploy
 from tradeloop.cli.ingest_cmds import ingest_app
+from tradeloop.cli.job_cmds import job_app, jobs_app
 from tradeloop.cli.ops_cmds import tokens_app
 from tradeloop.cli.train_cmds import models_app
 
@@ -25,6 +26,8 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(audit_app, name="audit")
 train_cmds.register(app)
 app.add_typer(models_app, name="models")
+app.add_typer(job_app, name="job")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(tokens_app, name="tokens")
 demo_cmds.register(app)
 run_cmds.register(app)

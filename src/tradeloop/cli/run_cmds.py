@@ -138,6 +138,7 @@ def register(app: typer.Typer) -> None:
             grpc_port=grpc_port,
             pipelines=projects,
             broken=broken,
+            jobs=True,
         )
         _report_broken(broken)
         stop = threading.Event()
@@ -224,17 +225,34 @@ def register(app: typer.Typer) -> None:
         names: Annotated[list[str], typer.Argument(help="trainer, deployer and/or monitor.")],
         spec: SpecOpt = None,
         pipeline: PipelineOpt = None,
-        once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
+        once: Annotated[
+            bool, typer.Option(help="One pass, then exit (waiting for a training job it starts).")
+        ] = False,
+        in_process: Annotated[
+            bool,
+            typer.Option(
+                "--in-process", help="Train in this process instead of a job (debugging, tests)."
+            ),
+        ] = False,
         metrics_host: HostOpt = "127.0.0.1",
         metrics_port: MetricsPortOpt = None,
     ) -> None:
-        """Run controllers under a leader lease (start several replicas on PostgreSQL)."""
+        """Run controllers under a leader lease (start several replicas on PostgreSQL).
+
+        The trainer trains in `tradeloop job run` child processes (see `tradeloop jobs list`)."""
         from tradeloop.control.assembly import assemble
         from tradeloop.observability.metrics_http import serve_metrics
 
         projects, broken = load_projects(spec, pipeline)
         _observe("tradeloop-controllers")
-        proc = assemble(projects[0], names, pipelines=projects, broken=broken)
+        proc = assemble(
+            projects[0],
+            names,
+            pipelines=projects,
+            broken=broken,
+            jobs=not in_process,
+            wait_jobs=once,
+        )
         _report_broken(broken)
         manager = proc.manager
         if once:

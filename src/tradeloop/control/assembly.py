@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from tradeloop.control.deployer import DeployerController
+from tradeloop.control.jobs import JobRunner
 from tradeloop.control.manager import Manager
 from tradeloop.control.metrics import ControllerMetrics
 from tradeloop.control.monitor import MonitorController
@@ -59,11 +60,15 @@ class Process:
 
 
 def _controller(
-    kind: str, project: Project, gauges: MonitorGauges, requests: RequestWindow | None
+    kind: str,
+    project: Project,
+    gauges: MonitorGauges,
+    requests: RequestWindow | None,
+    runner: JobRunner | None,
 ) -> Reconciler:
     interval = project.spec.monitoring.interval
     make: dict[str, Callable[[], Reconciler]] = {
-        "trainer": TrainerController,
+        "trainer": lambda: TrainerController(runner=runner),
         "deployer": DeployerController,
         "monitor": lambda: MonitorController(interval, gauges=gauges, requests=requests),
     }
@@ -86,11 +91,17 @@ def assemble(
     grpc_port: int | None = None,
     pipelines: Sequence[Project] = (),
     broken: Sequence[Broken] = (),
+    jobs: bool = False,
+    wait_jobs: bool = False,
 ) -> Process:
     """Controllers `names` for `project` and every other pipeline in `pipelines` (all sharing
     `project`'s store), under one manager; parked controllers for each `broken` pipeline; and
     the gateway too when `gateway` (serving gRPC as well on `grpc_port`, default the spec's
-    `serving.grpc_port`; one pipeline only)."""
+    `serving.grpc_port`; one pipeline only).
+
+    With `jobs` the trainer trains in job processes (`control/jobs.py`, one runner per
+    pipeline), as `up` and `controller run` ask; `wait_jobs` blocks each reconcile until its
+    job ends (`--once`). Without, it trains in this process (tests on a SimulatedClock)."""
     _check(names)
     projects = [project, *(p for p in pipelines if p is not project)]
     registry = CollectorRegistry(auto_describe=True)
@@ -113,14 +124,15 @@ def assemble(
         requests = (
             RequestWindow(lambda name=name: request_counts(registry, name)) if gateway else None  # type: ignore[misc]
         )
+        runner = JobRunner(p, wait=wait_jobs) if jobs else None
         for kind in names:
-            inner = _controller(kind, p, gauges.for_model(name), requests)
+            inner = _controller(kind, p, gauges.for_model(name), requests, runner)
             cname = controller_name(kind, p)
             controllers.append(ScopedController(inner, cname, lambda w=world: w))  # type: ignore[misc]
     for b in broken:
         make = broken_world(project, b)
         for kind in names:
-            inner = _controller(kind, project, gauges.for_model(b.name), None)
+            inner = _controller(kind, project, gauges.for_model(b.name), None, None)
             controllers.append(ScopedController(inner, controller_name(kind, b.name), make))
     first = worlds[project.spec.name]
 

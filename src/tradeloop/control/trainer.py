@@ -12,6 +12,10 @@ instead (`training.bookkeeping.recover`: the trigger is marked done with that ve
 audit entry written). Every reconcile with the training lease free first collects what dead
 trainings left (RUNNING runs, orphaned models). While a challenger is still being rolled out, no new
 training starts: one experiment at a time.
+
+Given a `JobRunner` (as `tradeloop up` and `controller run` build it), training runs as a job
+process, never in this one (`control/trainer_jobs.py`); without one it runs in-process, as the
+SimulatedClock tests drive it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tradeloop.clock import utc
+from tradeloop.control import trainer_jobs
+from tradeloop.control.jobs import JobRunner
 from tradeloop.control.reconciler import Context, Result
 from tradeloop.control.world import World
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION
@@ -95,9 +101,16 @@ RECOVERY_INTERVAL = timedelta(minutes=10)
 class TrainerController:
     name = "trainer"
 
-    def __init__(self, interval: timedelta = timedelta(minutes=30)) -> None:
+    def __init__(
+        self, interval: timedelta = timedelta(minutes=30), runner: JobRunner | None = None
+    ) -> None:
         self.interval = interval
+        self.runner = runner  # None: train in this process
         self._recovered_at: dict[str, datetime] = {}
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
 
     def _recovery_due(self, name: str, now: datetime) -> bool:
         """The full sweep for what dead trainings left (RUNNING runs, orphaned versions) costs
@@ -112,6 +125,10 @@ class TrainerController:
         desired = world.desired()
         spec = desired.spec
         now = ctx.clock.now()
+        if self.runner is not None:
+            busy = trainer_jobs.observe(ctx, world.store, spec, self.runner)
+            if busy is not None:
+                return busy  # a job of this pipeline is queued or running
         resumed = self._resumable(world, spec.name)
         due = resumed is not None or self._recovery_due(spec.name, now)
         if due and leases.holder_of(world.store, f"train:{spec.name}") is None:
@@ -131,6 +148,10 @@ class TrainerController:
             return Result(message="nothing to do")
         if not self._claim(world, spec.name, trig):
             return Result(message=f"trigger {trig.key} already handled")
+        if self.runner is not None:
+            return trainer_jobs.launch(
+                ctx, world.store, spec, self.runner, trig.key, trig.reason, desired.spec_sha
+            )
         ctx.emit("train", reason=trig.reason, trigger=trig.key)
         from tradeloop.training.pipeline import train
 

@@ -39,6 +39,27 @@ class TrainingSpec(SpecModel):
     split: SplitSpec = Field(default_factory=SplitSpec)
     tuning: TuningSpec = Field(default_factory=TuningSpec)
     seed: int = 42
+    # How the trainer runs training as a job (`control/jobs.py`), never in the gateway.
+    job_timeout: Duration = Field(
+        timedelta(hours=2), description="a training job still running after this is killed"
+    )
+    job_retries: int = Field(
+        2, ge=0, le=20, description="failed attempts retried per trigger, after the first"
+    )
+    job_retry_backoff: Duration = Field(
+        timedelta(seconds=30), description="wait before retry n: this × 2^(n-1)"
+    )
+    max_parallel_jobs: int = Field(
+        2, ge=1, le=256, description="training jobs queued or running at once in this store"
+    )
+
+    @model_validator(mode="after")
+    def _job_timeout(self) -> TrainingSpec:
+        if self.job_timeout <= timedelta(0):
+            raise ValueError("job_timeout must be positive (e.g. '2h')")
+        if self.job_retry_backoff < timedelta(0):
+            raise ValueError("job_retry_backoff must not be negative")
+        return self
 
 
 class BacktestSpec(SpecModel):

@@ -166,3 +166,27 @@ dead_letters = Table(
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),
 )
+
+# One row per training process launched (`store/jobs.py`): queued → running → succeeded|failed.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pipeline", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("trigger_key", String(300), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("log_path", Text, nullable=True),
+    Column("host", String(200), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("message", Text, nullable=False, default=""),
+    Column("result", JSON, nullable=True),
+    Column("reported_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("pipeline", "trigger_key", "attempt", name="uq_jobs_attempt"),
+)
