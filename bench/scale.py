@@ -7,8 +7,8 @@
 2. Gateway RSS and single-row p99 (KServe v2 infer, sequential, one connection) with 1, 10
    and 50 models loaded in one `tradeloop serve`. Targets: p99 at 50 <= 1.3x p99 at 1;
    RSS <= 1.5 GB at 50.
-3. Single-row p99 with and without a training job (`tradeloop train`, its own process, as the
-   trainer launches it) running on the same machine. Target: <= 1.3x idle.
+3. Single-row p99 with and without a training job (`tradeloop job run`, its own process at
+   nice 10, as the trainer launches it) running on the same machine. Target: <= 1.3x idle.
 
 Setup trains one small linear model per pipeline (seconds each), so the whole run takes
 several minutes. PostgreSQL: $TRADELOOP_BENCH_PG (default postgresql+psycopg://postgres@
@@ -239,8 +239,20 @@ def main() -> None:
     proc, url = gateway(root, env)
     try:
         idle = p99_ms(url, "p000", args.requests)
-        job = subprocess.Popen(
-            [TRADELOOP, "train", "--spec", str(root), "--pipeline", "p000"],
+        job = subprocess.Popen(  # the command the trainer launches (at its priority)
+            [
+                TRADELOOP,
+                "job",
+                "run",
+                "--spec",
+                str(root),
+                "--pipeline",
+                "p000",
+                "--trigger",
+                "bench:scale",
+                "--reason",
+                "bench: p99 during training",
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
