@@ -63,10 +63,12 @@ class World:
         commit can.
         """
         from tradeloop.gitops.desired import PinError, read_desired
+        from tradeloop.gitops.remote import pull
         from tradeloop.gitops.repo import GitRepo
 
         git = self.project.spec.deployment.git
         repo = GitRepo(self.repo)
+        pull(repo, git.branch)  # TRADELOOP_GIT_REMOTE: the shared remote's branch is the truth
         head = repo.head(f"refs/heads/{git.branch}")
         cached: DesiredState | None = self.__dict__.get("_desired")
         if cached is not None and head is not None and cached.spec_sha == head:
@@ -84,10 +86,13 @@ class World:
 
     def desired_head(self) -> str | None:
         """The tracked branch's head: what a parked controller waits to see change."""
+        from tradeloop.gitops.remote import pull
         from tradeloop.gitops.repo import GitRepo
 
         git = self.project.spec.deployment.git
-        return GitRepo(self.repo).head(f"refs/heads/{git.branch}")
+        repo = GitRepo(self.repo)
+        pull(repo, git.branch)
+        return repo.head(f"refs/heads/{git.branch}")
 
     def project_for(self, spec: Spec) -> Project:
         """The same project (paths, stores, clock) under the spec git says is desired."""
