@@ -1,7 +1,8 @@
 """A project: the spec, where its state lives, and the stores it opens.
 
 State defaults to `.tradeloop/` beside the spec (`TRADELOOP_HOME` overrides); the operational
-database to SQLite in it (`TRADELOOP_DB_URL` overrides); MLflow to a SQLite file and artifact
+database to SQLite in it (`TRADELOOP_DB_URL` overrides); the prediction log to `predictions/` in
+it (`TRADELOOP_PREDICTIONS_DIR` overrides, for replicas sharing one folder); MLflow to a SQLite file and artifact
 folder in it (`MLFLOW_TRACKING_URI` overrides).
 
 The store is imported when first opened, so commands that never touch the database (`validate`)
@@ -56,7 +57,10 @@ class Project:
 
     @property
     def predictions_dir(self) -> Path:
-        return self.state_dir / "predictions"
+        """The prediction log: `TRADELOOP_PREDICTIONS_DIR` (a folder every gateway replica writes
+        its own files into and the controllers read together), else `<state>/predictions`."""
+        shared = os.environ.get("TRADELOOP_PREDICTIONS_DIR")
+        return Path(shared).resolve() if shared else self.state_dir / "predictions"
 
     @property
     def db_url(self) -> str:

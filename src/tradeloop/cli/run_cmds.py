@@ -17,6 +17,7 @@ from tradeloop.cli._common import (
     load_project,
     out,
 )
+from tradeloop.errors import BadInput
 
 if TYPE_CHECKING:
     from tradeloop.control.assembly import Process
@@ -81,6 +82,14 @@ def register(app: typer.Typer) -> None:
         tls_cert: CertOpt = None,
         tls_key: KeyOpt = None,
         tls_client_ca: ClientCaOpt = None,
+        gateway_id: Annotated[
+            str | None,
+            typer.Option(
+                envvar="TRADELOOP_GATEWAY_ID",
+                help="This replica's name in the store and on its prediction-log files "
+                "(default: the host name; give each replica on one host its own).",
+            ),
+        ] = None,
     ) -> None:
         """Serve the deployed versions (MLflow /invocations, KServe v2, trading endpoints)."""
         from tradeloop.control.assembly import assemble
@@ -90,7 +99,11 @@ def register(app: typer.Typer) -> None:
         project = load_project(spec)
         tls = tls_options(tls_cert, tls_key, tls_client_ca)
         _observe("tradeloop-gateway")
-        proc = assemble(project, (), gateway=True, grpc_host=host, grpc_port=grpc_port)
+        if gateway_id is not None and not gateway_id.strip():
+            raise BadInput("--gateway-id must not be empty")
+        proc = assemble(
+            project, (), gateway=True, grpc_host=host, grpc_port=grpc_port, gateway_id=gateway_id
+        )
         scheme = "https" if tls else "http"
         err.print(
             f"serving {project.spec.name} on {scheme}://{host}:{port}"
@@ -230,14 +243,37 @@ def register(app: typer.Typer) -> None:
         once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
         metrics_host: HostOpt = "127.0.0.1",
         metrics_port: MetricsPortOpt = None,
+        lease_ttl: Annotated[
+            float,
+            typer.Option(
+                help="Seconds a leader's lease lasts unrenewed: how soon a replica takes over "
+                "from a dead leader.",
+                min=1.0,
+            ),
+        ] = 30.0,
+        interval: Annotated[
+            float | None,
+            typer.Option(
+                help="Seconds between a controller's passes at most (default: each "
+                "controller's own: deployer 5 min, trainer 30 min, monitor its spec interval).",
+                min=0.1,
+            ),
+        ] = None,
     ) -> None:
         """Run controllers under a leader lease (start several replicas on PostgreSQL)."""
+        from datetime import timedelta
+
         from tradeloop.control.assembly import assemble
         from tradeloop.observability.metrics_http import serve_metrics
 
         project = load_project(spec)
         _observe("tradeloop-controllers")
-        proc = assemble(project, names)
+        proc = assemble(
+            project,
+            names,
+            lease_ttl=timedelta(seconds=lease_ttl),
+            interval=None if interval is None else timedelta(seconds=interval),
+        )
         manager = proc.manager
         if once:
             for r in manager.run_once():

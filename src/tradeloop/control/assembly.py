@@ -74,11 +74,15 @@ def assemble(
     *,
     gateway: bool = False,
     lease_ttl: timedelta = timedelta(seconds=30),
+    interval: timedelta | None = None,
     grpc_host: str = "127.0.0.1",
     grpc_port: int | None = None,
+    gateway_id: str | None = None,
 ) -> Process:
     """Controllers `names` under one manager, and the gateway too when `gateway` (serving
-    gRPC as well on `grpc_port`, default the spec's `serving.grpc_port`)."""
+    gRPC as well on `grpc_port`, default the spec's `serving.grpc_port`). `gateway_id` names the gateway
+    in the store and its prediction-log files (default: the host name). `interval`, when
+    given, is every controller's longest wait between passes instead of its own default."""
     from tradeloop.serving.mlflow_source import project_app
 
     world = World.open(project)
@@ -86,17 +90,28 @@ def assemble(
     name = project.spec.name
     app = (
         project_app(
-            project, world.registry, registry=registry, grpc_host=grpc_host, grpc_port=grpc_port
+            project,
+            world.registry,
+            registry=registry,
+            grpc_host=grpc_host,
+            grpc_port=grpc_port,
+            gateway_id=gateway_id,
         )
         if gateway
         else None
     )
     requests = RequestWindow(lambda: request_counts(registry, name)) if gateway else None
     gauges = MonitorGauges(registry, model=name)
+    controllers = _controllers(names, project, gauges, requests)
+    if interval is not None:
+        if interval <= timedelta(0):
+            raise BadInput(f"the controllers' interval must be positive, not {interval}")
+        for c in controllers:
+            c.interval = interval
     manager = Manager(
         project.store,
         project.clock,
-        _controllers(names, project, gauges, requests),
+        controllers,
         lease_ttl=lease_ttl,
         metrics=ControllerMetrics(registry),
         extras={"world": world},
