@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 
 from tests.net import free_port
@@ -29,6 +30,7 @@ from tradeloop.templates import init_project
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
 
 NAME = "shared"
+V1_COMMIT = f"promote {NAME} v1 to production"
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
 LEASE_TTL = 4.0
 # One canary step; the challenger's p99 latency SLO is impossible to meet, and one breach
@@ -189,22 +191,9 @@ def _infer(url: str, n: int, key: str, one_variant: bool = True) -> float:
 
 
 def _pin_commits(origin: Path) -> list[str]:
-    """`action vN` for each commit on the remote's main that touched the pin."""
-    out = _git(
-        origin,
-        "log",
-        "--format=%(trailers:key=Tradeloop-Action,valueonly)%x01"
-        "%(trailers:key=Tradeloop-Version,valueonly)%x02",
-        "main",
-        "--",
-        "production.yaml",
-    )
-    found = []
-    for entry in out.split("\x02"):
-        if "\x01" in entry:
-            action, version = (p.strip() for p in entry.split("\x01"))
-            found.append(f"{action} v{version}")
-    return found[::-1]
+    """The subject of each commit on the remote's main that touched the pin, oldest first."""
+    out = _git(origin, "log", "--reverse", "--format=%s", "main", "--", "production.yaml")
+    return out.splitlines()
 
 
 def test_two_gateways_two_deployers_on_shared_services(topology: Topology, tmp_path: Path) -> None:
@@ -222,7 +211,7 @@ def test_two_gateways_two_deployers_on_shared_services(topology: Topology, tmp_p
     topology.deployer("deployer-b")
     wait_for(
         "v1 pinned on the remote",
-        lambda: _pin_commits(topology.origin) == ["promote v1"],
+        lambda: _pin_commits(topology.origin) == [V1_COMMIT],
         60,
         lambda: topology.procs.log("deployer-a") + topology.procs.log("deployer-b"),
     )
@@ -252,16 +241,15 @@ def test_two_gateways_two_deployers_on_shared_services(topology: Topology, tmp_p
     ).json()["model_versions"]
     [v1] = versions
     tags = {tg["key"]: tg["value"] for tg in v1["tags"]}
+    source = v1["source"]
+    assert source.startswith("mlflow-artifacts:/"), source  # proxied: only the server's disk
+    path = source.removeprefix("mlflow-artifacts:").lstrip("/")
     served = httpx.get(
-        f"{mlflow_uri}/get-artifact",
-        params={"path": "model.onnx", "run_uuid": v1["run_id"]},
-        timeout=10,
+        f"{mlflow_uri}/api/2.0/mlflow-artifacts/artifacts/{path}/model.onnx", timeout=10
     )
-    assert "onnx_sha256" in tags
-    assert (
-        served.status_code != 200
-        or hashlib.sha256(served.content).hexdigest() == tags["onnx_sha256"]
-    )
+    assert served.status_code == 200, served.text[:500]
+    assert hashlib.sha256(served.content).hexdigest() == tags["onnx_sha256"]
+    assert list((tmp_path / "mlflow-server" / "artifacts").rglob("model.onnx"))
 
     # v2, and its canary driven by whichever deployer leads
     # more bars have happened: a spec change pushed to the remote, as a user would
@@ -327,7 +315,9 @@ def test_two_gateways_two_deployers_on_shared_services(topology: Topology, tmp_p
     # the rollout ended exactly once
     rollouts = _rows(store_url, "select version, phase from rollouts order by version")
     assert [tuple(r) for r in rollouts] == [("1", "promoted"), ("2", "rolled_back")]
-    assert _pin_commits(topology.origin) == ["promote v1", "rollback v2"]
+    assert _pin_commits(topology.origin) == [V1_COMMIT, f"rollback {NAME} v2 to v1 in production"]
+    pin = yaml.safe_load(_git(topology.origin, "show", "main:production.yaml"))
+    assert str(pin["version"]) == "1" and [str(v) for v in pin["rejected"]] == ["2"]
     versions = httpx.get(
         f"{mlflow_uri}/api/2.0/mlflow/model-versions/search",
         params={"filter": f"name='{NAME}'"},
