@@ -139,7 +139,7 @@ def main() -> int:
         "TRADELOOP_DB_URL": store_url,
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{base}",
         "TRADELOOP_ARTIFACT_ROOT": "mlflow-artifacts:/tradeloop",
-        "TRADELOOP_SHARED_DIR": str(shared),
+        "TRADELOOP_PREDICTIONS_DIR": str(shared / "predictions"),
     }
     cluster = Cluster(project, work)
     targets: dict[str, list[str]] = {"gateway": [], "controllers": []}
@@ -167,7 +167,11 @@ def main() -> int:
         wait_http(f"http://127.0.0.1:{base}/health")
         for i in range(args.gateways):
             port = base + 1 + i
-            cluster.start(f"gateway-{i + 1}", [TRADELOOP, "serve", "--port", str(port)], env)
+            cluster.start(
+                f"gateway-{i + 1}",
+                [TRADELOOP, "serve", "--port", str(port), "--gateway-id", f"gw-{i + 1}"],
+                env,
+            )
             targets["gateway"].append(f"'127.0.0.1:{port}'")
         roles = [("trainer", base + 20)]
         roles += [(f"deployer-{i + 1}", base + 21 + i) for i in range(args.deployers)]
@@ -176,7 +180,16 @@ def main() -> int:
             kind = name.split("-")[0]
             cluster.start(
                 name,
-                [TRADELOOP, "controller", "run", kind, "--metrics-port", str(mport)],
+                [
+                    TRADELOOP,
+                    "controller",
+                    "run",
+                    kind,
+                    "--metrics-port",
+                    str(mport),
+                    "--lease-ttl",
+                    "10",
+                ],
                 env,
             )
             targets["controllers"].append(f"'127.0.0.1:{mport}'")

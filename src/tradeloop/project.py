@@ -1,7 +1,8 @@
 """A project: the spec, where its state lives, and the stores it opens.
 
 State defaults to `.tradeloop/` beside the spec (`TRADELOOP_HOME` overrides); the operational
-database to SQLite in it (`TRADELOOP_DB_URL` overrides); MLflow to a SQLite file and artifact
+database to SQLite in it (`TRADELOOP_DB_URL` overrides); the prediction log to `predictions/` in
+it (`TRADELOOP_PREDICTIONS_DIR` overrides, for replicas sharing one folder); MLflow to a SQLite file and artifact
 folder in it (`MLFLOW_TRACKING_URI` overrides).
 
 The store is imported when first opened, so commands that never touch the database (`validate`)
@@ -93,7 +94,14 @@ class Project:
 
     @property
     def predictions_dir(self) -> Path:
-        return self.pipeline_dir / "predictions"
+        """The prediction log: `TRADELOOP_PREDICTIONS_DIR` (a folder every gateway replica writes
+        its own files into and the controllers read together), else the pipeline's state folder;
+        a pipeline under `pipelines/` keeps a subfolder of its own in either."""
+        shared = os.environ.get("TRADELOOP_PREDICTIONS_DIR")
+        if not shared:
+            return self.pipeline_dir / "predictions"
+        base = Path(shared).resolve()
+        return base / self.spec.name if self.in_pipelines_dir else base
 
     @property
     def db_url(self) -> str:

@@ -170,3 +170,25 @@ def test_request_fields_follow_their_rows(tmp_path: Path, clock: SimulatedClock)
         "select request_id, row, variant, version, f_ret_1 from LOG order by ts, row",
     )
     assert got == expected
+
+
+def test_replicas_share_one_folder_each_writing_its_own_files(
+    tmp_path: Path, clock: SimulatedClock
+) -> None:
+    from tradeloop.monitoring.outcomes import read_prediction_log
+
+    shared = tmp_path / "shared" / "predictions"
+    logs = [
+        PredictionLog(tmp_path / gw, clock, GatewayMetrics(), folder=shared, writer=gw)
+        for gw in ("gw-1", "pod/2 é")
+    ]
+    for n, log in enumerate(logs):
+        log.start()
+        for i in range(3):
+            log.log(record(clock, 10 * n + i))
+        log.close()
+    names = sorted(p.name for p in shared.rglob("*.parquet"))
+    assert [n.rsplit("-", 1)[0] for n in names] == ["part-gw-1", "part-pod_2__"]
+    assert not (tmp_path / "gw-1" / "predictions").exists()  # nothing in the replica's home
+    both = read_prediction_log(shared, model="demo")
+    assert both.height == 6

@@ -19,6 +19,7 @@ from tradeloop.cli._common import (
     load_projects,
     out,
 )
+from tradeloop.errors import BadInput
 
 if TYPE_CHECKING:
     from tradeloop.control.assembly import Process
@@ -95,6 +96,14 @@ def register(app: typer.Typer) -> None:
         tls_cert: CertOpt = None,
         tls_key: KeyOpt = None,
         tls_client_ca: ClientCaOpt = None,
+        gateway_id: Annotated[
+            str | None,
+            typer.Option(
+                envvar="TRADELOOP_GATEWAY_ID",
+                help="This replica's name in the store and on its prediction-log files "
+                "(default: the host name; give each replica on one host its own).",
+            ),
+        ] = None,
     ) -> None:
         """Serve the deployed versions (MLflow /invocations, KServe v2, trading endpoints)."""
         from tradeloop.control.assembly import assemble
@@ -104,8 +113,16 @@ def register(app: typer.Typer) -> None:
         projects, broken = load_projects(spec, pipeline)
         project = projects[0]
         _observe("tradeloop-gateway")
+        if gateway_id is not None and not gateway_id.strip():
+            raise BadInput("--gateway-id must not be empty")
         proc = assemble(
-            project, (), gateway=True, grpc_host=host, grpc_port=grpc_port, pipelines=projects
+            project,
+            (),
+            gateway=True,
+            grpc_host=host,
+            grpc_port=grpc_port,
+            pipelines=projects,
+            gateway_id=gateway_id,
         )
         scheme = "https" if tls else "http"
         _report_broken(broken)
@@ -236,10 +253,28 @@ def register(app: typer.Typer) -> None:
         ] = False,
         metrics_host: HostOpt = "127.0.0.1",
         metrics_port: MetricsPortOpt = None,
+        lease_ttl: Annotated[
+            float,
+            typer.Option(
+                help="Seconds a leader's lease lasts unrenewed: how soon a replica takes over "
+                "from a dead leader.",
+                min=1.0,
+            ),
+        ] = 30.0,
+        interval: Annotated[
+            float | None,
+            typer.Option(
+                help="Seconds between a controller's passes at most (default: each "
+                "controller's own: deployer 5 min, trainer 30 min, monitor its spec interval).",
+                min=0.1,
+            ),
+        ] = None,
     ) -> None:
         """Run controllers under a leader lease (start several replicas on PostgreSQL).
 
         The trainer trains in `tradeloop job run` child processes (see `tradeloop jobs list`)."""
+        from datetime import timedelta
+
         from tradeloop.control.assembly import assemble
         from tradeloop.observability.metrics_http import serve_metrics
 
@@ -252,6 +287,8 @@ def register(app: typer.Typer) -> None:
             broken=broken,
             jobs=not in_process,
             wait_jobs=once,
+            lease_ttl=timedelta(seconds=lease_ttl),
+            interval=None if interval is None else timedelta(seconds=interval),
         )
         _report_broken(broken)
         manager = proc.manager

@@ -87,17 +87,21 @@ def assemble(
     *,
     gateway: bool = False,
     lease_ttl: timedelta = timedelta(seconds=30),
+    interval: timedelta | None = None,
     grpc_host: str = "127.0.0.1",
     grpc_port: int | None = None,
     pipelines: Sequence[Project] = (),
     broken: Sequence[Broken] = (),
     jobs: bool = False,
     wait_jobs: bool = False,
+    gateway_id: str | None = None,
 ) -> Process:
     """Controllers `names` for `project` and every other pipeline in `pipelines` (all sharing
     `project`'s store), under one manager; parked controllers for each `broken` pipeline; and
     the gateway too when `gateway` (serving gRPC as well on `grpc_port`, default the spec's
-    `serving.grpc_port`; one pipeline only).
+    `serving.grpc_port`; one pipeline only). `gateway_id` names the gateway in the store and
+    its prediction-log files (default: the host name). `interval`, when given, is every
+    controller's longest wait between passes instead of its own default.
 
     With `jobs` the trainer trains in job processes (`control/jobs.py`, one runner per
     pipeline), as `up` and `controller run` ask; `wait_jobs` blocks each reconcile until its
@@ -115,6 +119,7 @@ def assemble(
             registry=registry,
             grpc_host=grpc_host,
             grpc_port=grpc_port,
+            gateway_id=gateway_id,
         )
     gauges = MonitorGauges(registry, model=project.spec.name)
     controllers: list[Reconciler] = []
@@ -140,6 +145,13 @@ def assemble(
         """What a parked controller waits to see change: every tracked branch's head."""
         return tuple(sorted({str(w.desired_head()) for w in worlds.values()}))
 
+    if interval is not None:
+        if interval <= timedelta(0):
+            raise BadInput(f"the controllers' interval must be positive, not {interval}")
+        for c in controllers:
+            c.interval = interval
+            if isinstance(c, ScopedController):
+                c.inner.interval = interval
     manager = Manager(
         project.store,
         project.clock,

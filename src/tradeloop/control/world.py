@@ -64,9 +64,11 @@ class World:
         commit can.
         """
         from tradeloop.gitops.desired import PinError, read_desired
+        from tradeloop.gitops.remote import pull
 
         git = self.project.spec.deployment.git
         repo = self.git_repo()
+        pull(repo, git.branch)  # TRADELOOP_GIT_REMOTE: the shared remote's branch is the truth
         head = repo.head(f"refs/heads/{git.branch}")
         cached: DesiredState | None = self.__dict__.get("_desired")
         if cached is not None and head is not None and cached.spec_sha == head:
@@ -90,8 +92,12 @@ class World:
 
     def desired_head(self) -> str | None:
         """The tracked branch's head: what a parked controller waits to see change."""
+        from tradeloop.gitops.remote import pull
+
         git = self.project.spec.deployment.git
-        return self.git_repo().head(f"refs/heads/{git.branch}")
+        repo = self.git_repo()
+        pull(repo, git.branch)
+        return repo.head(f"refs/heads/{git.branch}")
 
     def git_repo(self) -> GitRepo:
         """The project's repository, opened once (opening runs git to find its root)."""

@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from tradeloop.clock import Clock
 from tradeloop.errors import BadInput
+from tradeloop.gitops import remote
 from tradeloop.gitops.desired import Pin, pin_path, read_pin
 from tradeloop.gitops.messages import (
     PROPOSAL_PREFIX,
@@ -113,6 +114,7 @@ def _retrying(step: Callable[[], T]) -> T:
 
 
 def _current(repo: GitRepo, git: GitSpec, model: str) -> tuple[str, str, Pin | None]:
+    remote.pull(repo, git.branch)  # with a shared remote, its branch is what we build on
     head = repo.branch_head(git.branch)
     ppath = pin_path(repo, git.pin_file)
     pin = read_pin(repo, head, ppath, label=git.branch)
@@ -166,8 +168,14 @@ def propose_or_apply(
         msg = promotion_message(model, version, prev, reason, details)
         if git.mode == "direct":
             sha = repo.commit_file(git.branch, ppath, new_pin.to_yaml(), msg, when=now)
+            remote.push(repo, git.branch, sha, head)
             return GitChange(
                 "commit", git.branch, sha, sha != head, f"committed {msg.splitlines()[0]}"
+            )
+        if remote.remote_name() is not None:
+            raise BadInput(
+                f"deployment.git.mode: proposal with {remote.REMOTE_ENV} set: proposal "
+                "branches are not pushed to the remote yet; use mode: direct"
             )
         branch = proposal_branch(model, version)
         repo.check_branch_name(branch)
@@ -348,6 +356,7 @@ def record_rollback(
         )
         msg = rollback_message(model, rejected_version, restore_version, reason, details)
         sha = repo.commit_file(git.branch, ppath, new_pin.to_yaml(), msg, when=now)
+        remote.push(repo, git.branch, sha, head)
         return GitChange("commit", git.branch, sha, sha != head, f"committed {msg.splitlines()[0]}")
 
     change = _retrying(step)

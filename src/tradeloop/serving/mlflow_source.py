@@ -62,6 +62,7 @@ def project_app(project: Project, registry: Registry, /, **overrides: Any) -> St
         serving = serving.model_copy(update={"symbols": list(spec.data.simulator.symbols)})
     options: dict[str, Any] = {
         "state_dir": project.pipeline_dir,
+        "predictions_dir": project.predictions_dir,
         "clock": project.clock,
         "serving": serving,
         "backtest": spec.backtest,

@@ -46,6 +46,7 @@ def pipelines_app(
     registry: CollectorRegistry | None = None,
     grpc_host: str = "127.0.0.1",
     grpc_port: int | None = None,
+    gateway_id: str | None = None,
 ) -> Any:
     """The gateway for these pipelines: the pipeline's own for one, else a `PipelinesApp`."""
     from tradeloop.serving.mlflow_source import project_app
@@ -55,7 +56,12 @@ def pipelines_app(
     if len(pipelines) == 1:
         project, reg = pipelines[0]
         return project_app(
-            project, reg, registry=registry, grpc_host=grpc_host, grpc_port=grpc_port
+            project,
+            reg,
+            registry=registry,
+            grpc_host=grpc_host,
+            grpc_port=grpc_port,
+            gateway_id=gateway_id,
         )
     if grpc_port is not None:
         raise BadInput(
@@ -64,7 +70,14 @@ def pipelines_app(
         )
     metrics = GatewayMetrics(registry)
     apps = {
-        p.spec.name: project_app(p, reg, registry=metrics.registry, metrics=metrics, grpc_port=None)
+        p.spec.name: project_app(
+            p,
+            reg,
+            registry=metrics.registry,
+            metrics=metrics,
+            grpc_port=None,
+            gateway_id=gateway_id,
+        )
         for p, reg in pipelines
     }
     for p, _ in pipelines:  # a spec's serving.grpc_port cannot be shared by several either

@@ -4,7 +4,11 @@ The request path only appends one request's fields to bounded in-memory columns 
 counts a drop instead of blocking); a writer thread expands requests into rows and writes
 batches as hive partitions that DuckDB and the monitor read directly:
 
-    <root>/predictions/date=YYYY-MM-DD/part-<uuid>.parquet
+    <root>/predictions/date=YYYY-MM-DD/part-<writer>-<uuid>.parquet
+
+`<writer>` is the gateway's id (`--gateway-id`, `TRADELOOP_GATEWAY_ID`, else the host name),
+so N replicas can write into one shared folder (`TRADELOOP_PREDICTIONS_DIR`) side by side:
+each file is one replica's, none is ever written by two, and readers read them all together.
 
 Each feature is its own column `f_<name>` (drift is computed per feature, and DuckDB reads only
 the columns a query names). Model versions may have different features; read with
@@ -79,8 +83,11 @@ class PredictionLog:
         max_queue: int = 100_000,
         batch_rows: int = 20_000,
         flush_interval: float = 1.0,
+        folder: str | Path | None = None,
+        writer: str = "",
     ) -> None:
-        self.dir = Path(root) / "predictions"
+        self.dir = Path(folder) if folder is not None else Path(root) / "predictions"
+        self.writer = _file_safe(writer)
         self.clock = clock
         self.metrics = metrics
         self.max_queue = max_queue
@@ -183,7 +190,8 @@ class PredictionLog:
     def _write_file(self, day: date, table: pa.Table) -> None:
         folder = self.dir / f"date={day.isoformat()}"
         folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"part-{uuid.uuid4().hex}.parquet"
+        who = f"{self.writer}-" if self.writer else ""
+        final = folder / f"part-{who}{uuid.uuid4().hex}.parquet"
         tmp = folder / f".{final.name}.tmp"
         pq.write_table(table, tmp, compression="zstd", use_dictionary=DICTIONARY_COLUMNS)
         os.replace(tmp, final)
@@ -192,6 +200,11 @@ class PredictionLog:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CHUNK_RECORDS = 512
 _CONTEXT_FIELDS = ("route", "model", "version", "variant", "mode")
+
+
+def _file_safe(name: str) -> str:
+    """`name` as a file-name part: letters, digits, `.`, `_`, `-`; anything else becomes `_`."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
 
 
 def _micros(ts: datetime) -> int:

@@ -66,6 +66,7 @@ def build_app(
     token_cache_ttl: float = 5.0,
     registry: CollectorRegistry | None = None,
     gateway_id: str | None = None,
+    predictions_dir: str | Path | None = None,
     grpc_port: int | None = None,
     grpc_host: str = "127.0.0.1",
     sticky_units: Sequence[str] = (),
@@ -77,7 +78,8 @@ def build_app(
     `<state_dir>/online_features.json` across restarts, and their positions follow
     `backtest`'s thresholds for a model of `task`, as the backtest's do (BadInput when they do
     not fit the task). `protocols`: name -> factory (default: every registered protocol).
-    Predictions go to `<state_dir>/predictions/`, the last good model of each variant to
+    Predictions go to `predictions_dir` (default `<state_dir>/predictions/`; a shared folder for
+    replicas: each writes its own files, named by `gateway_id`), the last good model of each variant to
     `<state_dir>/last_good/`. What it serves is recorded in the store under `gateway_id`
     (default: the host name) for `tradeloop status`. `app.state.gateway` exposes the parts.
     `grpc_port` (default: the spec's `serving.grpc_port`) also serves the Open Inference
@@ -101,6 +103,8 @@ def build_app(
         max_queue=predlog_queue,
         batch_rows=predlog_batch_rows,
         flush_interval=predlog_flush_interval,
+        folder=predictions_dir,
+        writer=gateway_id,
     )
     gw = Gateway(
         model_name=model_name,

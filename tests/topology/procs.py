@@ -1,0 +1,109 @@
+"""Real processes for topology tests: started with their own log file, always killed at the end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+from sqlalchemy import create_engine, text
+
+TRADELOOP = str(Path(sys.executable).with_name("tradeloop"))
+MLFLOW = str(Path(sys.executable).with_name("mlflow"))
+
+T = TypeVar("T")
+
+
+class Procs:
+    """Every process a test starts; `close` kills whatever is still running."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        logs.mkdir(parents=True, exist_ok=True)
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def start(
+        self, name: str, argv: list[str], cwd: Path, env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        out = (self.logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=out)
+        out.close()
+        self.running[name] = proc
+        return proc
+
+    def stop(self, name: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
+        proc = self.running.pop(name)
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait(timeout=10)
+
+    def close(self) -> None:
+        for name in list(self.running):
+            self.stop(name, signal.SIGKILL, timeout=10)
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
+    """Run to completion; fail the test with its output unless it exits 0."""
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, (
+        f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
+    )
+    return proc.stdout
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float, why: Callable[[], str] = lambda: ""
+) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = probe()
+        except (httpx.HTTPError, OSError):
+            got = None
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{why()}")
+        time.sleep(0.3)
+
+
+@contextmanager
+def fresh_database(base: str, prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database under `base` (`postgresql+psycopg://user@host:port`), dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without anything of ours, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADELOOP_", "MLFLOW_"))}
+    env.update(extra)
+    return env
