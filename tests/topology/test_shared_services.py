@@ -13,7 +13,8 @@ import hashlib
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,12 @@ class Topology:
         self.procs.start(who, argv, repo, env)
 
 
-@pytest.fixture
-def topology(tmp_path: Path, pg_server: str) -> Iterator[Topology]:
+@contextmanager
+def start_topology(
+    tmp_path: Path, pg_server: str, make_seed: Callable[[Path], Path]
+) -> Iterator[Topology]:
+    """Fresh databases, an `mlflow server` with proxied artifacts and a bare remote cloned from
+    the repository `make_seed(folder)` commits; every process started through the result."""
     procs = Procs(tmp_path / "logs")
     with (
         fresh_database(pg_server, "tl_store") as store_url,
@@ -132,10 +137,8 @@ def topology(tmp_path: Path, pg_server: str) -> Iterator[Topology]:
                 180,
                 lambda: procs.log("mlflow"),
             )
-            seed = init_project(tmp_path / "seed", NAME)
-            _spec_text(seed)
-            _git(seed.parent, "commit", "-q", "-am", "shared-services test spec")
-            _git(tmp_path, "clone", "-q", "--bare", str(seed.parent), str(tmp_path / "origin.git"))
+            seed = make_seed(tmp_path / "seed")
+            _git(tmp_path, "clone", "-q", "--bare", str(seed), str(tmp_path / "origin.git"))
             env = clean_env(
                 TRADELOOP_DB_URL=store_url,
                 MLFLOW_TRACKING_URI=uri,
@@ -149,6 +152,19 @@ def topology(tmp_path: Path, pg_server: str) -> Iterator[Topology]:
             yield topo
         finally:
             procs.close()
+
+
+def _seed(folder: Path) -> Path:
+    spec = init_project(folder, NAME)
+    _spec_text(spec)
+    _git(spec.parent, "commit", "-q", "-am", "shared-services test spec")
+    return spec.parent
+
+
+@pytest.fixture
+def topology(tmp_path: Path, pg_server: str) -> Iterator[Topology]:
+    with start_topology(tmp_path, pg_server, _seed) as topo:
+        yield topo
 
 
 def _ready(url: str) -> list[tuple[str, str]] | None:

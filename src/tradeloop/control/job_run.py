@@ -49,17 +49,17 @@ def spec_at(project: Project, commit: str | None) -> tuple[Spec, str | None]:
     if commit is None:
         return project.spec, None
     from tradeloop.gitops.repo import GitRepo
-    from tradeloop.spec import SPEC_FILENAME, parse_spec
+    from tradeloop.spec.catalog import parse_pipeline
 
     repo = GitRepo(project.root)
     sha = repo.head(commit)
     if sha is None:
         raise BadInput(f"--commit {commit!r}: no such commit in {project.root}")
-    path = repo.rel(SPEC_FILENAME)
+    path = repo.rel(project.spec_relpath)  # the pipeline's own file (pipelines/<name>.yaml)
     text = repo.read_file(sha, path)
     if text is None:
         raise BadInput(f"--commit {commit[:12]}: no {path} committed there")
-    return parse_spec(text, filename=f"{sha[:12]}:{path}"), sha
+    return parse_pipeline(text, project.spec_relpath, filename=f"{sha[:12]}:{path}"), sha
 
 
 def _trigger_status(project: Project, name: str, key: str) -> str | None:
