@@ -26,6 +26,11 @@ from tradeloop.faults import crash_point
 from tradeloop.registry.champion import promote_version
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, STATUS_TAG, ModelVersion
 from tradeloop.spec import Spec
+from tradeloop.store import jobs as store_jobs
+
+# While a training job of the pipeline runs, the deployer looks this often instead of every
+# `interval`, so a new challenger (the very first model, on a laptop) is rolled out at once.
+JOB_WATCH = timedelta(seconds=5)
 
 
 class DeployerController:
@@ -57,6 +62,8 @@ class DeployerController:
                     ro.Traffic((("champion", champ.version, "live", 100),)),
                     "champion only",
                 )
+            if store_jobs.active(world.store, name):  # its challenger is on its way: look soon
+                return Result(requeue_after=JOB_WATCH, message="no challenger; training runs")
             return Result(message="no challenger")
         return self._roll(ctx, world, spec, champ, chal)
 
