@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.exc import ProgrammingError
 
 from tests.net import free_port
 from tests.topology.procs import TRADELOOP, wait_for
@@ -98,7 +99,10 @@ def test_every_pipeline_promoted_once_and_served_by_both_gateways(multi: Topolog
     urls = [f"http://127.0.0.1:{p}" for p in ports]
 
     def promoted() -> list[str]:
-        rows = _rows(store_url, "select model_name from rollouts where phase = 'promoted'")
+        try:
+            rows = _rows(store_url, "select model_name from rollouts where phase = 'promoted'")
+        except ProgrammingError:  # no process has made the tables yet
+            return []
         return sorted(r[0] for r in rows)
 
     first = wait_for(
