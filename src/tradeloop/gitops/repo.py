@@ -19,7 +19,6 @@ command and its stderr.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,8 +28,7 @@ from pathlib import Path
 from tradeloop.errors import BadInput, RuntimeFailure
 from tradeloop.gitops.commits import Commit, Identity, commit_message, commit_subject, date_env
 from tradeloop.gitops.git import run_git
-
-_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+from tradeloop.gitops.refs import read_branch
 
 
 class UncommittedEdits(BadInput):
@@ -112,43 +110,12 @@ class GitRepo:
         anything unusual (a symbolic ref, a malformed file) asks git itself.
         """
         if ref.startswith("refs/heads/"):
-            sha = self._read_branch(ref)
+            sha = read_branch(self.git_dir, ref)
             if sha is not None:
                 return sha or None
         proc = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", ok=(0, 1))
         sha = proc.stdout.decode().strip()
         return sha if proc.returncode == 0 and sha else None
-
-    def _common_dir(self) -> Path:
-        common = self.git_dir / "commondir"  # a linked worktree keeps branches in the main one
-        if common.is_file():
-            return (self.git_dir / common.read_text().strip()).resolve()
-        return self.git_dir
-
-    def _read_branch(self, ref: str) -> str | None:
-        """The sha of branch `ref` from the files; "" when it does not exist; None: ask git."""
-        if ".." in ref or ref.endswith((".lock", "/")):
-            return None
-        base = self._common_dir()
-        try:
-            text = (base / ref).read_text().strip()
-        except FileNotFoundError:
-            text = ""
-        except OSError:
-            return None
-        if text:
-            return text if _SHA.fullmatch(text) else None
-        try:
-            packed = (base / "packed-refs").read_text()
-        except FileNotFoundError:
-            return ""
-        except OSError:
-            return None
-        for line in packed.splitlines():
-            if line.endswith(" " + ref):
-                sha = line.split(" ", 1)[0]
-                return sha if _SHA.fullmatch(sha) else None
-        return ""
 
     def branch_head(self, branch: str) -> str:
         """The head of local branch `branch`; BadInput naming the branches there are if none."""
