@@ -86,3 +86,12 @@ def store(db_url: str, clock: SimulatedClock) -> Iterator[Store]:
     s = Store.open(db_url, clock)
     yield s
     s.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files that hold slow tests run first (otherwise in collection order), so that on
+    pytest-xdist workers (`./dev test --all`, one file at a time per worker) the minutes-long
+    end-to-end files are not left until the end, with one worker running them and the other
+    idle. The order is the same in every worker, as xdist requires."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: False (slow) first
