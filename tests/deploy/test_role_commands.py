@@ -40,7 +40,7 @@ def test_role_commands_exist() -> None:
     for argv in commands:
         words = [a for a in argv if not a.startswith("-")]
         # Subcommand words come first; the rest are option values and positional names.
-        sub = words[:2] if words[0] == "controller" else words[:1]
+        sub = words[:2] if words[0] in ("controller", "job", "jobs") else words[:1]
         r = subprocess.run([TRADELOOP, *sub, "--help"], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, f"{argv}: {r.stderr}"
         for flag in (a for a in argv if a.startswith("--")):

@@ -136,7 +136,7 @@ def test_every_pipeline_promoted_once_and_served_by_both_gateways(multi: Topolog
         store_url, "select model_name, version, phase from rollouts order by model_name"
     )
     assert [tuple(r) for r in rollouts] == [(n, "1", "promoted") for n in NAMES]
-    jobs = _rows(store_url, "select pipeline, status from jobs where status = 'succeeded'")
+    jobs = _rows(store_url, "select pipeline, status from training_jobs where status = 'succeeded'")
     assert sorted(r[0] for r in jobs) == list(NAMES)  # trained by job processes, once each
     origin = multi.origin
     for name in NAMES:

@@ -167,9 +167,10 @@ dead_letters = Table(
     Column("raw", Text, nullable=False),
 )
 
+# (`training_jobs`: MLflow 3 has a `jobs` table, and the two may share a database.)
 # One row per training process launched (`store/jobs.py`): queued → running → succeeded|failed.
 jobs = Table(
-    "jobs",
+    "training_jobs",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("pipeline", String(200), nullable=False),
@@ -188,5 +189,5 @@ jobs = Table(
     Column("message", Text, nullable=False, default=""),
     Column("result", JSON, nullable=True),
     Column("reported_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("pipeline", "trigger_key", "attempt", name="uq_jobs_attempt"),
+    UniqueConstraint("pipeline", "trigger_key", "attempt", name="uq_training_jobs_attempt"),
 )

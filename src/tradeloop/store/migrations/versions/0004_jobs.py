@@ -15,7 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "jobs",
+        "training_jobs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("pipeline", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -34,11 +34,11 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("reported_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("pipeline", "trigger_key", "attempt", name="uq_jobs_attempt"),
+        sa.UniqueConstraint("pipeline", "trigger_key", "attempt", name="uq_training_jobs_attempt"),
     )
-    op.create_index("ix_jobs_status", "jobs", ["status"])
+    op.create_index("ix_training_jobs_status", "training_jobs", ["status"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_jobs_status", "jobs")
-    op.drop_table("jobs")
+    op.drop_index("ix_training_jobs_status", "training_jobs")
+    op.drop_table("training_jobs")
