@@ -7,14 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
-from sqlalchemy import create_engine, text
 
 TRADELOOP = str(Path(sys.executable).with_name("tradeloop"))
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
@@ -81,25 +78,6 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{why()}")
         time.sleep(0.3)
-
-
-@contextmanager
-def fresh_database(base: str, prefix: str) -> Iterator[str]:
-    """A new PostgreSQL database under `base` (`postgresql+psycopg://user@host:port`), dropped after."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 def clean_env(**extra: str) -> dict[str, str]:

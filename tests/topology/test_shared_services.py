@@ -24,7 +24,8 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from tests.net import free_port
-from tests.topology.procs import MLFLOW, TRADELOOP, Procs, clean_env, fresh_database, run, wait_for
+from tests.pg import fresh_database
+from tests.topology.procs import MLFLOW, TRADELOOP, Procs, clean_env, run, wait_for
 from tests.training.conftest import shrink
 from tradeloop.templates import init_project
 
