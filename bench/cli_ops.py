@@ -30,6 +30,7 @@ from serving import WRK_LUA, free_port, wait_ready
 VENV_BIN = Path(sys.executable).parent
 TARGET_S = 2.0
 VERSIONS = 20
+ADMIN = "bench@example.com"
 
 MLFLOW_LIST = """
 import sys
@@ -67,6 +68,22 @@ def prepare(tmp: Path) -> Path:
         register_variant(reg, base, onnx, run_name=f"v{i}", reason="bench", trained_at="2030")
     assert len(reg.versions("small")) == VERSIONS
     p.close()
+    # deploy is an operator action: the bench acts as the project's first admin (--save-local)
+    subprocess.run(
+        [
+            str(VENV_BIN / "tradeloop"),
+            "tokens",
+            "create",
+            "--role",
+            "admin",
+            "--user",
+            ADMIN,
+            "--save-local",
+        ],
+        cwd=spec.parent,
+        check=True,
+        capture_output=True,
+    )
     return spec.parent
 
 
@@ -146,7 +163,11 @@ def main() -> None:
                 json.dumps({"dataframe_split": {"columns": spec.feature_names, "data": row}})
             )
             lua = body.with_suffix(".lua")
-            lua.write_text(WRK_LUA.format(body=body))
+            lua.write_text(
+                WRK_LUA.format(
+                    body=body, headers='wrk.headers["Content-Type"] = "application/json"'
+                )
+            )
             url = f"http://127.0.0.1:{port}/invocations"
             load = subprocess.Popen(
                 ["wrk", "-t2", "-c8", "-d3600s", "-s", str(lua), url],
