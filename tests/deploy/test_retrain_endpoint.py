@@ -70,7 +70,7 @@ def test_posted_trigger_trains_exactly_once(tmp_path: Path) -> None:
     assert world.registry.by_alias("loop", CHAMPION).version == "1"  # type: ignore[union-attr]
     assert len(world.registry.versions("loop")) == 1  # nothing due on its own
 
-    operator, _ = create_token(project.store, "eventbridge", "operator")
+    operator, _ = create_token(project.store, "eventbridge", "operator", user="ops@example.com")
     viewer, _ = create_token(project.store, "dashboard", "viewer")
     app = build_app(
         project.store, "loop", DirectorySource(tmp_path / "models"), state_dir=tmp_path / "gw"
@@ -118,4 +118,16 @@ def test_posted_trigger_trains_exactly_once(tmp_path: Path) -> None:
         live.stop()
     actions = [e.action for e in project.store.audit.list()]
     assert actions.count("training.request") == 1
+    # the request is audited under the token's user, and the versions name their authors
+    (asked,) = project.store.audit.list(action="training.request")
+    assert asked.actor == "ops@example.com"
+    v1 = world.registry.get("loop", "1")
+    assert (v1.tags["registered_by"], v1.tags["triggered_by"]) == ("trainer", "trainer")
+    if _triggers(project)[-1][1] == "registered":
+        v2 = world.registry.get("loop", "2")
+        assert (v2.tags["registered_by"], v2.tags["triggered_by"]) == ("trainer", "ops@example.com")
+    from tradeloop.store.retrain_requests import requested_by
+
+    assert requested_by(project.store, "loop", "request:evt-0001") == "ops@example.com"
+    assert requested_by(project.store, "loop", "initial") is None
     assert project.store.audit.verify().ok

@@ -223,6 +223,37 @@ def test_srm_waits_for_enough_counts_but_catches_traffic_to_a_zero_weight_arm() 
 # ------------------------------------------------------------------------------ the verdict
 
 
+def test_srm_runs_on_requests_and_on_units_and_either_blocks_a_decision() -> None:
+    rng = np.random.default_rng(7)
+    champ, chal = rng.normal(0.0, 1.0, 3000), rng.normal(1.0, 1.0, 1000)  # a clear winner
+    fair = analyze(champ, chal, SPEC, intended_weights=(75, 25), srm_units=(300, 100))
+    assert fair.decision == "promote"
+    assert fair.srm_requests_p_value is not None and fair.srm_requests_p_value > 0.001
+    assert fair.srm_units_p_value is not None and fair.srm_units_p_value > 0.001
+    assert fair.srm_p_value == min(fair.srm_requests_p_value, fair.srm_units_p_value)
+
+    # units fine, but the challenger's requests are a third short: requests flag it
+    short = analyze(champ, chal[:600], SPEC, intended_weights=(75, 25), srm_units=(300, 100))
+    assert short.decision == "inconclusive"
+    assert "mismatch on requests" in short.reason and "3000/600" in short.reason
+    assert short.requests == (3000, 600) and fair.requests == (3000, 1000)
+    assert short.srm_units_p_value is not None and short.srm_units_p_value > 0.001
+
+    # requests fine, but the challenger holds far too many units: units flag it
+    units = analyze(champ, chal, SPEC, intended_weights=(75, 25), srm_units=(200, 200))
+    assert units.decision == "inconclusive" and "mismatch on units" in units.reason
+
+    # per-bar aggregates are not request counts: the caller passes the requests it scored
+    agg = analyze(
+        ArmStats.from_values(champ[:300]),
+        ArmStats.from_values(chal[:100]),
+        SPEC,
+        intended_weights=(75, 25),
+        srm_requests=(3000, 600),
+    )
+    assert agg.decision == "inconclusive" and "3000/600" in agg.reason
+
+
 def test_no_data_continues_and_never_decides() -> None:
     v = analyze([], [], SPEC)
     assert v.decision == "continue"

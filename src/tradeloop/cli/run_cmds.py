@@ -369,11 +369,28 @@ def _print_status(doc: dict[str, Any]) -> None:
     if doc["rollout"]:
         r = doc["rollout"]
         out.print(f"  rollout v{r['version']}: {r['phase']} step {r['step']} — {r['reason']}")
+        _print_split_check(r.get("last_analysis") or {})
     for p in doc["proposals"]:
         out.print(f"  proposal {p['branch']} ({p['state']})")
     _print_controllers(doc["controllers"])
     for al in doc["alerts"]:
         out.print(f"  alert {al['rule']} {al['state']}")
+
+
+def _print_split_check(v: dict[str, Any]) -> None:
+    """The realized request share and both sample-ratio checks of the last analysis."""
+    reqs = v.get("requests") or (0, 0)
+    if not sum(reqs):
+        return
+
+    def p(x: float | None) -> str:
+        return "n/a (too few)" if x is None else f"{x:.3g}"
+
+    out.print(
+        f"  challenger got {100 * reqs[1] / sum(reqs):.3g}% of {sum(reqs)} scored requests;"
+        f" sample-ratio p: requests {p(v.get('srm_requests_p_value'))},"
+        f" units {p(v.get('srm_units_p_value'))}"
+    )
 
 
 def _print_controllers(controllers: list[dict[str, Any]]) -> None:

@@ -104,6 +104,7 @@ def observe(
             a,
             intended_weights=split or (50.0, 50.0),
             srm_units=units,
+            srm_requests=(int(samples.champion.size), int(samples.challenger.size)),
             planned_samples=a.planned_samples,
         )
         decision, reason = verdict.decision, verdict.reason

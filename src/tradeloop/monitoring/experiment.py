@@ -63,12 +63,15 @@ class Verdict:
     ci_upper: float | None
     p_value: float | None  # always-valid, for "no difference"
     alpha: float
-    srm_p_value: float | None
+    srm_p_value: float | None  # the smaller of the two checks below that ran
     min_samples: int
     higher_is_better: bool
     margin: float
     planned_samples: float
     final: bool
+    srm_requests_p_value: float | None = None  # scored requests per arm vs the split
+    srm_units_p_value: float | None = None  # sticky units per arm vs the split
+    requests: tuple[int, int] = (0, 0)  # scored requests (champion, challenger): realized share
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable values (no NaN: missing numbers are None)."""
@@ -88,6 +91,7 @@ def analyze(
     planned_samples: float | None = None,
     margin: float = 0.0,
     srm_units: tuple[int, int] | None = None,
+    srm_requests: tuple[int, int] | None = None,
 ) -> Verdict:
     """Judge the challenger against the champion.
 
@@ -100,7 +104,10 @@ def analyze(
     planned_samples: combined sample size where the interval is tightest; fixed in advance.
         Defaults to 2 * max_samples, else GrowthBook's 5000.
     srm_units: units assigned to each arm (champion, challenger) when assignment is sticky by
-        a key: the SRM check then counts keys, the unit that was randomized, not predictions.
+        a key: the unit that was randomized. Checked against the split as well as requests.
+    srm_requests: scored requests per arm, when the arms passed are not raw draws (per-bar
+        aggregates); defaults to the arms' sample counts. Both checks run and either one's
+        mismatch blocks a decision: lost units and lost requests are different failures.
     margin: non-inferiority margin (>= 0, metric units). 0 tests superiority; with m > 0 the
         challenger is promoted once it is confidently no worse than m, rolled back once it is
         confidently worse than m.
@@ -125,7 +132,9 @@ def analyze(
         _check_binary(a, "champion")
         _check_binary(b, "challenger")
     exhausted = final or (max_samples is not None and min(a.n, b.n) >= max_samples)
-    srm = srm_check(srm_units if srm_units is not None else (a.n, b.n), shares)
+    srm_r = srm_check(srm_requests if srm_requests is not None else (a.n, b.n), shares)
+    srm_u = srm_check(srm_units, shares) if srm_units is not None else None
+    ran = [x.p_value for x in (srm_r, srm_u) if x is not None and x.p_value is not None]
 
     diff = lower = upper = p = None
     no_variance = False
@@ -150,7 +159,10 @@ def analyze(
             ci_upper=upper,
             p_value=p,
             alpha=spec.alpha,
-            srm_p_value=srm.p_value,
+            srm_p_value=min(ran) if ran else None,
+            srm_requests_p_value=srm_r.p_value,
+            srm_units_p_value=srm_u.p_value if srm_u is not None else None,
+            requests=(srm_r.observed[0], srm_r.observed[1]),
             min_samples=min_samples,
             higher_is_better=higher_is_better,
             margin=margin,
@@ -160,13 +172,15 @@ def analyze(
 
     stop: Decision = "inconclusive" if exhausted else "continue"
     # A broken split is checked first: it is detectable early and waiting would hide it.
-    if srm.mismatch:
-        return verdict(
-            "inconclusive",
-            f"sample ratio mismatch: observed {a.n}/{b.n}, intended "
-            f"{shares[0]:.3g}/{shares[1]:.3g} (p={srm.p_value:.3g} < {SRM_THRESHOLD}); "
-            "the data is untrustworthy, find what drops or duplicates samples",
-        )
+    for what, srm in (("requests", srm_r), ("units", srm_u)):
+        if srm is not None and srm.mismatch:
+            seen = "/".join(str(o) for o in srm.observed)
+            return verdict(
+                "inconclusive",
+                f"sample ratio mismatch on {what}: observed {seen}, intended "
+                f"{shares[0]:.3g}/{shares[1]:.3g} (p={srm.p_value:.3g} < {SRM_THRESHOLD}); "
+                "the data is untrustworthy, find what drops or duplicates samples",
+            )
     if min(a.n, b.n) < min_samples:
         budget = "budget exhausted with " if exhausted else ""
         return verdict(

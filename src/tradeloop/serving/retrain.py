@@ -71,7 +71,7 @@ def retrain_ops(gw: Gateway) -> list[Op]:
         try:
             rec = await to_thread.run_sync(
                 lambda: requests.request_retraining(
-                    store, gw.model_name, request_id, reason, actor=f"token:{who.name}"
+                    store, gw.model_name, request_id, reason, actor=who.actor
                 )
             )
         except requests.RequestConflict as exc:

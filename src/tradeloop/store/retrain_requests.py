@@ -99,6 +99,18 @@ def request_retraining(
     return RetrainRequest(model_name, request_id, reason, str(row.status), False)
 
 
+def requested_by(store: Store, model_name: str, key: str) -> str | None:
+    """Who asked for trigger `key`: the actor of its `training.request` audit entry, so the
+    version it trains can name a person (`triggered_by`) for the four-eyes rule. None for
+    triggers nobody requested (the schedule, an alert, the first model)."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    for entry in store.audit.list(action="training.request", subject=f"model:{model_name}"):
+        if entry.payload.get("trigger") == key:
+            return entry.actor
+    return None
+
+
 def oldest_request(store: Store, model_name: str) -> tuple[str, str] | None:
     """(trigger key, reason) of the oldest request not yet claimed, if any."""
     with store.engine.connect() as c:

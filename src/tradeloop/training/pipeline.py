@@ -40,7 +40,7 @@ from tradeloop.registry.mlflow_registry import (
 from tradeloop.registry.model_card import CARD_METRICS
 from tradeloop.registry.recovery import HOLDER_TAG
 from tradeloop.registry.tracking import serving_requirements
-from tradeloop.store import leases
+from tradeloop.store import Store, leases
 from tradeloop.training import report_step
 from tradeloop.training.adapters import make_adapter
 from tradeloop.training.artifacts import write_run_artifacts
@@ -298,7 +298,7 @@ def _train(
                 spec.name,
                 logged.model_uri,
                 run_id,
-                {**lineage, **explained, "approval": "pending"},
+                {**lineage, **explained, **_authors(store, spec.name, actor, extra_tags)},
             )
             version = mv.version
             crash_point("version_complete")
@@ -328,6 +328,15 @@ def _train(
         selection,
         segments,
     )
+
+
+def _authors(store: Store, name: str, actor: str, extra_tags: dict[str, str]) -> dict[str, str]:
+    """Who registered the version and who asked for its training (the four-eyes rule's
+    authors, registry.decisions): the requester of a retrain request, else the actor."""
+    from tradeloop.store.retrain_requests import requested_by
+
+    asked = requested_by(store, name, extra_tags.get(TRIGGER_TAG, ""))
+    return {"approval": "pending", "registered_by": actor, "triggered_by": asked or actor}
 
 
 def _register(
