@@ -74,7 +74,7 @@ def test_manual_approval_waits_until_approved(tmp_path: Path) -> None:
     assert world.registry.by_alias("loop", CHAMPION) is None
     assert "version: '1'" not in _pin(root)
 
-    _, token = create_token(project.store, "reviewer", "approver")
+    _, token = create_token(project.store, "reviewer", "approver", user="rev@example.com")
     decide(project.store, world.registry, "loop", "1", "approved", token, "reviewed")
     clock.advance(timedelta(hours=1))
     manager.run_once()
@@ -86,6 +86,14 @@ def test_manual_approval_waits_until_approved(tmp_path: Path) -> None:
     actions = [e.action for e in project.store.audit.list()]
     assert actions.index("model.approve") < actions.index("model.promote")
     assert project.store.audit.verify().ok
+    # the pin commit names the people behind it, not only the deployer that made it
+    msg = subprocess.run(
+        ["git", "log", "-1", "--format=%B", "main", "--", "production.yaml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "approved by: rev@example.com" in msg and "registered by: trainer" in msg, msg
 
 
 # Every crash point from "run started" to "trigger done", in the order training reaches them.

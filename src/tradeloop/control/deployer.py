@@ -216,6 +216,7 @@ class DeployerController:
             state.reason,
             previous=champ.version if champ else None,
             clock=ctx.clock,
+            details=_authors(world, name, chal),
         )
         if change.kind == "proposal":
             # wait for the merge; the challenger keeps scoring in shadow meanwhile
@@ -291,3 +292,16 @@ class DeployerController:
         save_rollout(world, name, done, d.strategy, None, new=False)
         ctx.emit("rollback", version=chal.version, reason=state.reason, commit=change.sha)
         return Result(message=f"v{chal.version} rolled back")
+
+
+def _authors(world: World, name: str, chal: ModelVersion) -> dict[str, str]:
+    """The people behind a pin change, in its commit message: who asked for the training,
+    who registered the version, who approved it (the deployer only carries out their acts)."""
+    from tradeloop.security.approvals import approvers_of
+
+    doc = {
+        "triggered by": chal.tags.get("triggered_by", ""),
+        "registered by": chal.tags.get("registered_by", ""),
+        "approved by": ", ".join(approvers_of(world.store, name, chal.version)),
+    }
+    return {k: v for k, v in doc.items() if v}

@@ -36,6 +36,21 @@ def decision_of(store: Store, name: str, version: str) -> Literal["approved", "r
     return "approved" if "approved" in decisions else None
 
 
+def approvers_of(store: Store, name: str, version: str) -> list[str]:
+    """Who approved `version`, oldest first: named in the pin commit that promotes it."""
+    with store.engine.connect() as c:
+        rows = c.execute(
+            select(version_decisions.c.actor)
+            .where(
+                version_decisions.c.model_name == name,
+                version_decisions.c.version == version,
+                version_decisions.c.decision == "approved",
+            )
+            .order_by(version_decisions.c.id)
+        ).all()
+    return [str(r.actor) for r in rows]
+
+
 def require_live_approval(
     store: Store,
     approval: str,
