@@ -59,8 +59,12 @@ def test_manual_approval_holds_for_deploy_and_promote(run: Run, tmp_path: Path) 
     admin = _token(run, root, "--role", "admin", "--user", "alice@example.com")
     op = _token(run, root, "--role", "operator", "--user", "bob@example.com", "--token", admin)
     ap = _token(run, root, "--role", "approver", "--user", "carol@example.com", "--token", admin)
-    trained = run("train", "--json", cwd=root, timeout=600)
+    trained = run("train", "--json", "--token", op, cwd=root, timeout=600)
     assert trained.code == 0 and trained.json()["version"] == "1", trained.err
+    shown = run("models", "show", "1", "--json", cwd=root).json()
+    assert shown["tags"]["registered_by"] == shown["tags"]["triggered_by"] == "bob@example.com"
+    bad = run("train", "--token", "tl_not-a-token", cwd=root)
+    assert bad.code == 2 and "unknown, revoked or expired" in bad.err
 
     nobody = run("deploy", "1", cwd=root)
     assert nobody.code == 2 and "deploy needs a token" in nobody.err
@@ -84,3 +88,4 @@ def test_manual_approval_holds_for_deploy_and_promote(run: Run, tmp_path: Path) 
     steps = {(e["action"], e["actor"]) for e in audit}
     assert ("model.approve", "carol@example.com") in steps
     assert ("deployment.apply", "bob@example.com") in steps
+    assert ("model.register", "bob@example.com") in steps  # training is tied to its user too

@@ -109,6 +109,23 @@ def caller(project: Project, token: str | None, role: str, action: str) -> Token
     return require(project.store, plain_token(token, project.state_dir), role, action)
 
 
+def acting_as(project: Project, token: str | None) -> str:
+    """Who a command that any local user may run (`train`) acts as, for the audit log and the
+    version's `registered_by`: the token's user when one is at hand (--token, $TRADELOOP_TOKEN
+    or the local credential), else `local:<os user>`, so the actor is never blank or generic."""
+    import getpass
+
+    from tradeloop.security.identity import plain_token, require
+
+    plain = plain_token(token, project.state_dir)
+    if plain:
+        return require(project.store, plain, "viewer", "train").actor
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"local:uid{os.getuid()}"
+
+
 def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     sys.stdout.flush()

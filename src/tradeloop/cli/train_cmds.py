@@ -12,6 +12,7 @@ from tradeloop.cli._common import (
     PipelineOpt,
     SpecOpt,
     TokenOpt,
+    acting_as,
     caller,
     emit_json,
     err,
@@ -41,15 +42,19 @@ def register(app: typer.Typer) -> None:
         pipeline: PipelineOpt = None,
         json_: JsonOpt = False,
         reason: Annotated[str, typer.Option(help="Why this run (recorded).")] = "manual",
+        token: TokenOpt = None,
     ) -> None:
-        """Train with purged walk-forward folds, backtest, gate, and register if gates pass."""
+        """Train with purged walk-forward folds, backtest, gate, and register if gates pass.
+
+        Recorded under the token's user when one is at hand, else as `local:<os user>`."""
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         from tradeloop.training.pipeline import train as run_train
 
         project = load_project(spec, pipeline)
+        actor = acting_as(project, token)
         if json_:
-            result = run_train(project, reason=reason)
+            result = run_train(project, reason=reason, actor=actor)
         else:
             with Progress(
                 SpinnerColumn(),
@@ -60,7 +65,10 @@ def register(app: typer.Typer) -> None:
             ) as progress:
                 task = progress.add_task("starting", total=None)
                 result = run_train(
-                    project, reason=reason, on_step=lambda s: progress.update(task, description=s)
+                    project,
+                    reason=reason,
+                    actor=actor,
+                    on_step=lambda s: progress.update(task, description=s),
                 )
         doc = result.to_dict()
         if json_:
