@@ -12,6 +12,7 @@ errors, >= 400,000 rows/s.
 
     .venv/bin/python bench/serving.py [--duration 10] [--quick] [--no-mlflow] [--profile]
     .venv/bin/python bench/serving.py --tracing [--quick]   # tracing off vs 1% sampled
+    .venv/bin/python bench/serving.py --batching [--quick]  # c=64, serving.batching off/on
 
 `--profile` runs the gateway once more under cProfile through a single-row wrk run and
 prints where the time per request goes. Needs wrk (Debian package `wrk`).
@@ -155,10 +156,15 @@ def wrk(
 
 
 def run_server(
-    cmd: list[str], env: dict[str, str], cwd: Path, port: int, ready: str
+    cmd: list[str], env: dict[str, str], cwd: Path, port: int, ready: str, stderr: bool = False
 ) -> subprocess.Popen[bytes]:
+    """`stderr`: keep the server's stderr (to see why one did not start)."""
     proc = subprocess.Popen(
-        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        cmd,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=None if stderr else subprocess.DEVNULL,
     )
     wait_ready(f"http://127.0.0.1:{port}{ready}")
     return proc
@@ -263,6 +269,11 @@ def main() -> None:
     ap.add_argument(
         "--tracing", action="store_true", help="only: tradeloop with tracing off vs 1%% sampled"
     )
+    ap.add_argument(
+        "--batching",
+        action="store_true",
+        help="only: 1 row at 64 connections, serving.batching off and on, beside the bare server",
+    )
     args = ap.parse_args()
     duration = 3 if args.quick else args.duration
     if shutil.which("wrk") is None:
@@ -280,10 +291,22 @@ def main() -> None:
 
             tracing_rows(root, env, payload["one"][0], duration, wrk, run_server, free_port)
             return
+        bare_cmd = [
+            str(VENV_BIN / "python"),
+            str(BENCH / "bare_server.py"),
+            str(onnx_file(env, tmp)),
+        ]
+        if args.batching:
+            from bench_batching import batching_rows
+
+            batching_rows(
+                root, env, payload["one"][0], duration, bare_cmd, wrk, run_server, free_port
+            )
+            return
         mlflow_cmd = ["mlflow", "models", "serve", "--env-manager", "local", "-h", "127.0.0.1"]
         servers: dict[str, tuple[list[str], str, list[str]]] = {
             "bare starlette + onnxruntime": (
-                [str(VENV_BIN / "python"), str(BENCH / "bare_server.py"), str(onnx_file(env, tmp))],
+                bare_cmd,
                 "/ping",
                 [],
             ),

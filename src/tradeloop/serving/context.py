@@ -12,7 +12,7 @@ class Ctx:
     """Per-request facts: headers (read once into a dict; Starlette's `Headers.get` scans the
     header list on every call), and what the metrics and response headers need."""
 
-    __slots__ = ("headers", "request_id", "t0", "variant", "version")
+    __slots__ = ("expected", "headers", "request_id", "t0", "variant", "version")
 
     def __init__(self, headers: dict[bytes, bytes]) -> None:
         self.t0 = time.perf_counter()
@@ -20,6 +20,7 @@ class Ctx:
         self.request_id = ""
         self.variant = ""
         self.version = ""
+        self.expected = False  # counted in the micro-batcher's arriving requests
 
     def header(self, name: str) -> str | None:
         """A request header by lower-case name (ASGI servers lower-case them)."""

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from tradeloop.clock import Clock
 from tradeloop.observability import tracing
 from tradeloop.serving.auth import Auth
+from tradeloop.serving.batching import MicroBatcher
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.error_log import is_store_error, store_unavailable
 from tradeloop.serving.http import ApiError, BodyReceiver, JSONResponse, drain, error_response
@@ -43,7 +44,7 @@ VARIANT_HEADER = "x-tradeloop-variant"
 KEY_HEADER = "x-tradeloop-key"
 REQUEST_ID_HEADER = "x-request-id"
 
-__all__ = ["Ctx", "Gateway", "Handler", "Scored", "off_loop", "ok"]
+__all__ = ["Ctx", "Gateway", "Handler", "Scored", "inline", "off_loop", "ok"]
 
 
 class Scored(NamedTuple):
@@ -53,6 +54,22 @@ class Scored(NamedTuple):
 
 
 Handler = Callable[[Request, Ctx], Awaitable[Response]]
+
+
+class _Job(NamedTuple):
+    """A routed, validated request between `_prepare` and `_finish` (the model run between)."""
+
+    snap: Snapshot
+    served: Served
+    model: LoadedModel
+    rows: Rows
+    x: np.ndarray
+    flags: np.ndarray | None
+    known: frozenset[str] | None
+    ctx: Ctx
+    route: str
+    key: str | None
+    override: str | None
 
 
 class Gateway:
@@ -85,6 +102,9 @@ class Gateway:
         self._rows_out_of_range = metrics.input_out_of_range.labels(model_name)
         self._ids = count(1)
         self._id_prefix = os.urandom(4).hex() + "-"
+        self.batcher: MicroBatcher | None = None
+        if serving.batching is not None:
+            self.batcher = MicroBatcher(serving.batching, metrics.batch_size.observe)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -162,6 +182,44 @@ class Gateway:
         snapshot: Snapshot | None = None,
         allow_extra: bool = False,
     ) -> Scored:
+        job = self._prepare(rows, ctx, route, key, override, snapshot, allow_extra)
+        if not tracing.recording():  # off, or this request's trace not sampled
+            return self._finish(job, job.model.predict(job.x), "")
+        with tracing.span(
+            "model.run", **{"tradeloop.version": job.model.version, "rows": len(job.x)}
+        ):
+            y = job.model.predict(job.x)
+        return self._finish(job, y, tracing.current_trace_id())
+
+    async def score_async(
+        self,
+        rows: Rows,
+        ctx: Ctx,
+        *,
+        route: str,
+        key: str | None,
+        override: str | None = None,
+    ) -> Scored:
+        """`score`, with the model run through the micro-batcher when `serving.batching` is
+        on (see `serving.batching`); call it on the event loop with a small request."""
+        batcher = self.batcher
+        if batcher is None:
+            return self.score(rows, ctx, route=route, key=key, override=override)
+        job = self._prepare(rows, ctx, route, key, override, None, False)
+        expected, ctx.expected = ctx.expected, False
+        y = await batcher.predict(job.model, job.x, expected)
+        return self._finish(job, y, "")
+
+    def _prepare(
+        self,
+        rows: Rows,
+        ctx: Ctx,
+        route: str,
+        key: str | None,
+        override: str | None,
+        snapshot: Snapshot | None,
+        allow_extra: bool,
+    ) -> _Job:
         snap = snapshot if snapshot is not None else self.manager.snapshot
         try:
             served = self.router.route(snap, key, override)
@@ -174,25 +232,22 @@ class Gateway:
         known = None if allow_extra else snap.known_features
         x = matrix_for(rows, model.feature_names, known)
         flags = self._check_inputs(model, x)
-        trace_id = ""
-        if not tracing.recording():  # off, or this request's trace not sampled
-            y = model.predict(x)
-        else:
-            with tracing.span("model.run", **{"tradeloop.version": model.version, "rows": len(x)}):
-                y = model.predict(x)
-            trace_id = tracing.current_trace_id()
+        return _Job(snap, served, model, rows, x, flags, known, ctx, route, key, override)
+
+    def _finish(self, job: _Job, y: np.ndarray, trace_id: str) -> Scored:
+        model, served, ctx, x = job.model, job.served, job.ctx, job.x
         ts = self.clock.now()
         # a forced variant (header or version route) answered outside the traffic split: its
         # records stay out of live performance and the rollout's experiment
-        mode = "live" if override is None else "forced"
+        mode = "live" if job.override is None else "forced"
         self.metrics.observe_predictions(self.model_name, model.version, served.variant, mode, y)
-        log_key = key or ctx.request_id
+        log_key = job.key or ctx.request_id
         self.predlog.log(
             PredictionRecord(
                 ts,
                 ctx.request_id,
                 log_key,
-                route,
+                job.route,
                 self.model_name,
                 model.version,
                 served.variant,
@@ -202,13 +257,21 @@ class Gateway:
                 y,
                 (time.perf_counter() - ctx.t0) * 1000.0,
                 trace_id,
-                flags,
+                job.flags,
             )
         )
-        shadows = [s for s in snap.shadow if s is not served]
+        shadows = [s for s in job.snap.shadow if s is not served]
         if shadows:
             self._shadow(
-                shadows, rows, x, model.feature_names, known, ts, ctx.request_id, log_key, route
+                shadows,
+                job.rows,
+                x,
+                model.feature_names,
+                job.known,
+                ts,
+                ctx.request_id,
+                log_key,
+                job.route,
             )
         return Scored(served, y, x)
 
@@ -257,11 +320,12 @@ class Gateway:
     # ------------------------------------------------------------------ endpoint wrapper
 
     def endpoint(
-        self, route: str, handler: Handler, style: str = "mlflow"
+        self, route: str, handler: Handler, style: str = "mlflow", *, predict: bool = False
     ) -> Callable[[Request], Awaitable[Response]]:
         """Wrap a handler: request id, error rendering, and the request metrics, once."""
         metrics, model_name = self.metrics, self.model_name
         telemetry = self.telemetry
+        batcher = self.batcher if predict else None
 
         async def run(request: Request) -> Response:
             receiver = BodyReceiver(request.receive)
@@ -269,6 +333,9 @@ class Gateway:
             ctx = Ctx(dict(request.scope["headers"]))
             ctx.request_id = self.request_id(ctx)
             tel = telemetry.begin(route, request.method, ctx)
+            if batcher is not None:
+                batcher.expect()
+                ctx.expected = True
             try:
                 response = await handler(request, ctx)
             except ApiError as exc:
@@ -282,6 +349,10 @@ class Gateway:
                     response = error_response(
                         ApiError(500, "internal error; see the gateway log"), style
                     )
+            finally:
+                if ctx.expected and batcher is not None:  # left without joining a batch
+                    ctx.expected = False
+                    batcher.gone()
             extra = response.raw_headers
             if not receiver.done and not await drain(receiver, ctx.headers):
                 extra.append((b"connection", b"close"))
@@ -301,6 +372,11 @@ class Gateway:
 
 
 OFF_LOOP_BYTES = 64 * 1024
+
+
+def inline(body_bytes: int) -> bool:
+    """Whether a request this big is parsed and scored on the event loop (see `off_loop`)."""
+    return body_bytes <= OFF_LOOP_BYTES
 
 
 async def off_loop(work: Callable[[], T], body_bytes: int) -> T:

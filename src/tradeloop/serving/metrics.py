@@ -139,6 +139,12 @@ class GatewayMetrics:
             ("model",),
             registry=r,
         )
+        self.batch_size = Histogram(
+            "tradeloop_batch_size",
+            "Requests per onnxruntime run under serving.batching (1: ran alone).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
         self._req: dict[tuple[str, ...], tuple[Callable[[float], None], Callable[[], None]]] = {}
 
     def observe_request(

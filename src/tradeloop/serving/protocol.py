@@ -70,7 +70,9 @@ class Op:
 
     def route(self, gw: Gateway) -> Route:
         return Route(
-            self.path, gw.endpoint(self.path, self.handler, self.style), methods=[self.method]
+            self.path,
+            gw.endpoint(self.path, self.handler, self.style, predict=self.predict),
+            methods=[self.method],
         )
 
 

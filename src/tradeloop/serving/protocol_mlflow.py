@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tradeloop.serving.context import Ctx
-from tradeloop.serving.gateway import Gateway, Scored, off_loop
+from tradeloop.serving.gateway import Gateway, Scored, inline, off_loop
 from tradeloop.serving.http import (
     JSON,
     ApiError,
@@ -202,11 +202,18 @@ class MlflowProtocol(Base):
             body = await read_body(request, ctx.headers, limit)
             key = gw.key(ctx)
 
-            def work() -> Scored:
-                rows = parse_payload(parse_json(body)) if mime == JSON else parse_csv(body)
-                return gw.score(rows, ctx, route="/invocations", key=key, override=override)
+            def parse() -> Rows:
+                return parse_payload(parse_json(body)) if mime == JSON else parse_csv(body)
 
-            scored = await off_loop(work, len(body))
+            def work() -> Scored:
+                return gw.score(parse(), ctx, route="/invocations", key=key, override=override)
+
+            if gw.batcher is not None and inline(len(body)):
+                scored = await gw.score_async(
+                    parse(), ctx, route="/invocations", key=key, override=override
+                )
+            else:
+                scored = await off_loop(work, len(body))
             return JSONResponse(
                 {"predictions": [{"prediction": v} for v in scored.predictions.tolist()]}
             )

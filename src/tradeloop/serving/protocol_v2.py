@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.explain import Explanations, wants
-from tradeloop.serving.gateway import Gateway, Scored, off_loop, ok
+from tradeloop.serving.gateway import Gateway, Scored, inline, off_loop, ok
 from tradeloop.serving.http import JSON, ApiError, media_type, parse_json, read_body
 from tradeloop.serving.models import Served
 from tradeloop.serving.protocol import (
@@ -215,17 +215,41 @@ class V2Protocol(Base):
             raw = await read_body(request, ctx.headers, limit)
             key = gw.key(ctx)
 
-            def work() -> Response:
+            route = "/v2/models/{name}/infer"
+
+            def parse() -> tuple[Any, Tensors, bool]:
                 doc, binary = split_body(raw, header)
-                tensors = parse_infer(doc, binary, OUTPUT_NAME)
+                tensors = parse_infer(doc, binary, OUTPUT_NAME)  # first: checks doc is a dict
                 explain = wants(doc.get("parameters", {}).get("explain"), "parameters.explain")
-                scored = gw.score(
-                    tensors.rows, ctx, route="/v2/models/{name}/infer", key=key, override=override
-                )
+                return doc, tensors, explain
+
+            def reply(doc: Any, tensors: Tensors, scored: Scored, explain: bool) -> Response:
                 explained = explanations.rows(scored) if explain else None
                 return answer(doc, tensors, scored, gw.model_name, explained)
 
-            return await off_loop(work, len(raw))
+            def work() -> Response:
+                doc, tensors, explain = parse()
+                scored = gw.score(tensors.rows, ctx, route=route, key=key, override=override)
+                return reply(doc, tensors, scored, explain)
+
+            if gw.batcher is None or not inline(len(raw)):
+                return await off_loop(work, len(raw))
+            doc, tensors, explain = parse()
+            scored = await gw.score_async(
+                tensors.rows, ctx, route=route, key=key, override=override
+            )
+            return reply(doc, tensors, scored, explain)
+
+            if gw.batcher is None or not inline(len(raw)):
+                return await off_loop(work, len(raw))
+            doc, binary = split_body(raw, header)
+            tensors = parse_infer(doc, binary, OUTPUT_NAME)
+            explain = wants(doc.get("parameters", {}).get("explain"), "parameters.explain")
+            scored = await gw.score_async(
+                tensors.rows, ctx, route=route, key=key, override=override
+            )
+            explained = explanations.rows(scored) if explain else None
+            return answer(doc, tensors, scored, gw.model_name, explained)
 
         ready, not_ready = Reply("Ready", "Ready"), Reply("Ready", "Not ready")
         ops = [

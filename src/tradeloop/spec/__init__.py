@@ -20,6 +20,7 @@ from tradeloop.spec.data import (
 )
 from tradeloop.spec.deployment import (
     AnalysisSpec,
+    BatchingSpec,
     CanaryStep,
     DeploymentSpec,
     GitSpec,
@@ -83,6 +84,7 @@ __all__ = [
     "AlertRule",
     "AnalysisSpec",
     "BacktestSpec",
+    "BatchingSpec",
     "CanaryStep",
     "ChampionGate",
     "ColumnMapping",

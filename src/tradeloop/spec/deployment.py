@@ -51,6 +51,21 @@ class GitSpec(SpecModel):
     pin_file: str = "production.yaml"
 
 
+class BatchingSpec(SpecModel):
+    """Adaptive micro-batching of concurrent small requests (serving.batching; off when unset)."""
+
+    max_batch: int = Field(64, ge=2, le=4096, description="rows per onnxruntime run, at most")
+    max_delay: Duration = Field(
+        timedelta(milliseconds=1),
+        description="the longest a request waits for others to join its batch",
+    )
+    flush: Literal["idle", "deadline"] = Field(
+        "idle",
+        description="idle: run a batch as soon as no other prediction request is on its way "
+        "(or when full, or at max_delay); deadline: only when full or at max_delay",
+    )
+
+
 class ServingSpec(SpecModel):
     require_token: bool = Field(False, description="prediction endpoints require a bearer token")
     sticky_key: str = Field("symbol", description="'symbol' or the name of a request header")
@@ -98,6 +113,11 @@ class ServingSpec(SpecModel):
         gt=0,
         description="refuse (422) a row with a feature this many reference std devs outside "
         "the model's training range; unset: flag and count only",
+    )
+    batching: BatchingSpec | None = Field(
+        None,
+        description="coalesce concurrent small requests for one model version into one "
+        "onnxruntime run (unset: every request runs alone)",
     )
 
 
