@@ -40,6 +40,7 @@ class IngestStats:
     messages: int = 0
     accepted: int = 0
     duplicates: int = 0
+    signals: int = 0
     refused: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,6 +48,7 @@ class IngestStats:
             "messages": self.messages,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
+            "signals": self.signals,
             "dead_letters": dict(self.refused),
         }
 
@@ -133,6 +135,7 @@ class Ingestor:
                 await self.source.notify(
                     self.signals.subject(symbol), self.signals.payload(self.pipeline, sig)
                 )
+                self.stats.signals += 1
 
     async def run(
         self, stop: asyncio.Event | None = None, *, until_idle: bool = False, poll: float = 1.0
