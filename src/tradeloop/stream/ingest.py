@@ -79,14 +79,18 @@ class Ingestor:
                 self.index.newest[symbol] = ts
         self._steps = 0
 
-    def judge_batch(self, deliveries: list[Delivery]) -> tuple[list[Bar], list[Rejected]]:
-        """Accepted bars and refusals for one batch; the index learns the accepted bars."""
+    def judge_batch(
+        self, deliveries: list[Delivery]
+    ) -> tuple[list[Bar], list[tuple[str, Rejected]]]:
+        """Accepted bars and refusals (with their message's id) for one batch; the index learns
+        the accepted bars."""
         now = self.clock.now()
         accepted: list[Bar] = []
-        refused: list[Rejected] = []
+        refused: list[tuple[str, Rejected]] = []
         for d in deliveries:
+            mid = deadletters.message_id(d.data, d.id)
             bars, bad = decode(d.data)
-            refused.extend(bad)
+            refused.extend((mid, r) for r in bad)
             for bar in bars:
                 verdict, reason = judge(
                     bar, self.index, now, self.spec.future_tolerance, self.bars.lookup
@@ -97,7 +101,8 @@ class Ingestor:
                 elif verdict == "duplicate":
                     self.stats.duplicates += 1
                 else:
-                    refused.append(Rejected(orjson.dumps(bar.to_json()).decode(), verdict, reason))
+                    raw = orjson.dumps(bar.to_json()).decode()
+                    refused.append((mid, Rejected(raw, verdict, reason)))
         return accepted, refused
 
     async def step(self, timeout: float = 1.0) -> int:
@@ -111,7 +116,7 @@ class Ingestor:
         await self.source.ack(deliveries)
         self.stats.messages += len(deliveries)
         self.stats.accepted += len(accepted)
-        self.stats.refused.update(r.code for r in refused)
+        self.stats.refused.update(r.code for _, r in refused)
         self.index.prune()
         await self._fan_out(accepted)
         self._steps += 1
@@ -119,7 +124,7 @@ class Ingestor:
             await asyncio.to_thread(self.bars.compact)
         return len(deliveries)
 
-    def _persist(self, accepted: list[Bar], refused: list[Rejected]) -> None:
+    def _persist(self, accepted: list[Bar], refused: list[tuple[str, Rejected]]) -> None:
         deadletters.record(self.store, self.spec.consumer, refused)
         self.bars.append(accepted)
 

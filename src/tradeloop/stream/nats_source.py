@@ -53,7 +53,9 @@ class NatsSource:
             msgs = await self._sub.fetch(batch, timeout=timeout)
         except (TimeoutError, nats.errors.TimeoutError):
             return []
-        return [Delivery(m.data, m) for m in msgs]
+        return [
+            Delivery(m.data, m, f"{self.spec.stream}:{m.metadata.sequence.stream}") for m in msgs
+        ]
 
     async def ack(self, deliveries: list[Delivery]) -> None:
         for d in deliveries:

@@ -16,6 +16,11 @@ from tradeloop.spec import StreamSpec
 from tradeloop.stream.delivery import Delivery, expand_url
 
 
+def _delivery(stream: str, entry_id: Any, fields: dict[bytes, bytes] | None) -> Delivery:
+    eid = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return Delivery((fields or {}).get(b"data", b""), entry_id, f"{stream}:{eid}")
+
+
 class RedisSource:
     def __init__(self, spec: StreamSpec, ack_wait: timedelta = timedelta(seconds=30)) -> None:
         self.spec = spec
@@ -45,7 +50,7 @@ class RedisSource:
             got = await self._r.xreadgroup(group, self.name, {self.key: "0"}, count=batch)
             entries = got[0][1] if got else []
             if entries:
-                return [Delivery((f or {}).get(b"data", b""), i) for i, f in entries]
+                return [_delivery(self.key, i, f) for i, f in entries]
             self._pending = False
         claimed = await self._r.xautoclaim(
             self.key,
@@ -56,12 +61,12 @@ class RedisSource:
             count=batch,
         )
         if claimed and claimed[1]:
-            return [Delivery((f or {}).get(b"data", b""), i) for i, f in claimed[1]]
+            return [_delivery(self.key, i, f) for i, f in claimed[1]]
         got = await self._r.xreadgroup(
             group, self.name, {self.key: ">"}, count=batch, block=max(1, int(timeout * 1000))
         )
         entries = got[0][1] if got else []
-        return [Delivery((f or {}).get(b"data", b""), i) for i, f in entries]
+        return [_delivery(self.key, i, f) for i, f in entries]
 
     async def ack(self, deliveries: list[Delivery]) -> None:
         if deliveries:
