@@ -108,6 +108,7 @@ class BrokerMarket:
 
     async def _close(self) -> None:
         if self.ingestor is not None:
+            await self.ingestor.settle()
             await asyncio.to_thread(self.ingestor.bars.compact)
             await self.ingestor.source.close()
         if self._client is not None:
@@ -131,6 +132,7 @@ class BrokerMarket:
                     f"messages in {CONSUME_TIMEOUT_S:.0f} s"
                 )
             await self.ingestor.step(timeout=1.0)
+            await self.ingestor.settle_commit()  # written and acked before the clock moves
 
     def stats(self) -> dict[str, Any]:
         assert self.ingestor is not None

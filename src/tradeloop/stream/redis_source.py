@@ -29,6 +29,7 @@ class RedisSource:
         self.name = f"{spec.consumer}@{socket.gethostname()}"
         self._r: Any = None
         self._pending = True
+        self._pending_from: Any = "0"
 
     async def open(self) -> None:
         import redis.asyncio as aioredis
@@ -47,9 +48,13 @@ class RedisSource:
     async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
         group = self.spec.consumer
         if self._pending:  # our own entries delivered before a restart, not yet acked
-            got = await self._r.xreadgroup(group, self.name, {self.key: "0"}, count=batch)
+            # after the last one taken: its ack may still be in flight (ingest pipelines acks)
+            got = await self._r.xreadgroup(
+                group, self.name, {self.key: self._pending_from}, count=batch
+            )
             entries = got[0][1] if got else []
             if entries:
+                self._pending_from = entries[-1][0]
                 return [_delivery(self.key, i, f) for i, f in entries]
             self._pending = False
         claimed = await self._r.xautoclaim(
