@@ -61,8 +61,7 @@ class OnlineSink:
                 "close": b.close,
                 "volume": b.volume,
             }
-        for ts in sorted(groups):
-            self.rows.update(self.online.update_bars(ts, groups[ts]))
+        self.rows.update((s, row) for s, (_, row) in self.online.update_many(groups).items())
         return True
 
     async def signal(self, symbol: str) -> dict[str, Any] | None:
@@ -126,8 +125,9 @@ async def raw_rate(broker: str, messages: int) -> tuple[float, float]:
 
 
 async def end_to_end(
-    broker: str, bars: int, per_message: int, symbols: int, root: Path
+    broker: str, bars: int, per_message: int, symbols: int, root: Path, features: bool = True
 ) -> tuple[float, int]:
+    """Bars/s through the whole batch step; `features=False`: to the store only."""
     name = f"b{uuid.uuid4().hex[:8]}"
     spec = _spec(broker, name, 200)
     src = stream_source(spec)
@@ -145,13 +145,16 @@ async def end_to_end(
         store,
         store.clock,
         pipeline="bench",
-        gateways=[OnlineSink()],
+        gateways=[OnlineSink()] if features else [],
     )
     ing.signals = None  # throughput row: no signal publishing
-    t = time.perf_counter()
-    while ing.stats.accepted < len(data):
-        if await ing.step(timeout=1.0) == 0:
+    t, taken = time.perf_counter(), 0
+    while taken < len(payloads):
+        took = await ing.step(timeout=1.0)
+        if took == 0:
             break
+        taken += took
+    await ing.settle_commit()  # the last batch written and acked
     dt = time.perf_counter() - t
     await src.close()
     return ing.stats.accepted / dt, ing.stats.accepted

@@ -239,3 +239,64 @@ def test_a_malformed_state_is_refused(damage: object) -> None:
     damage(state)  # type: ignore[operator]
     with pytest.raises(BadInput):
         OnlineFeatures.from_dict(state)
+
+
+def _groups(bars: pl.DataFrame) -> list[tuple[datetime, dict[str, dict[str, float]]]]:
+    out: dict[datetime, dict[str, dict[str, float]]] = {}
+    for ts, sym, o, h, lo, c, v in bars.sort("timestamp", "symbol").iter_rows():
+        out.setdefault(ts, {})[sym] = {"open": o, "high": h, "low": lo, "close": c, "volume": v}
+    return list(out.items())
+
+
+def test_update_many_gives_each_symbols_latest_row_as_update_bars_would() -> None:
+    """The batched path (a gateway's `/v1/bars` of many timestamps) against the per-timestamp
+    path and the batch features: same latest rows, ranks over each timestamp's own symbols."""
+    rng = np.random.default_rng(21)
+    frames = [
+        make_bars(
+            100 * np.exp(np.cumsum(rng.normal(0, 0.01, (260, 1)), axis=0)),
+            rng.lognormal(8, 1, (260, 1)),
+            [s],
+            start=k * 40,
+        )
+        for k, s in enumerate("ABCDE")
+    ]
+    bars = pl.concat(frames).sort("symbol", "timestamp")
+    want = compute_features(bars, FEATURES)
+    groups = _groups(bars)
+    one, many = OnlineFeatures(FEATURES), OnlineFeatures(FEATURES)
+    seen: dict[str, tuple[datetime, dict[str, float | None]]] = {}
+    i, checked = 0, 0
+    while i < len(groups):
+        chunk = groups[i : i + int(rng.integers(1, 30))]
+        i += len(chunk)
+        for ts, g in chunk:
+            seen.update((s, (ts, row)) for s, row in one.update_bars(ts, g).items())
+        got = many.update_many(dict(chunk))
+        assert got == {s: seen[s] for s in got}  # the same values, exactly
+        assert set(got) == {s for s, (ts, _) in seen.items() if ts >= chunk[0][0]}
+        for sym, (ts, row) in got.items():
+            ref = want.filter((pl.col("symbol") == sym) & (pl.col("timestamp") == ts)).row(
+                0, named=True
+            )
+            for f in FEATURES:
+                a, b = row[f.name], ref[f.name]
+                assert (a is None) == (b is None), (sym, ts, f.name)
+                if a is not None:
+                    assert a == pytest.approx(b, rel=1e-9, abs=1e-12), (sym, ts, f.name)
+            checked += 1
+    assert checked > 50
+
+
+def test_update_many_is_all_or_none() -> None:
+    online = OnlineFeatures(FEATURES)
+    bar = {"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 5.0}
+    online.update_many({T0: {"A": bar, "B": bar}})
+    before = online.to_dict()
+    with pytest.raises(BadInput, match="not after"):
+        online.update_many(
+            {T0 + HOUR: {"A": bar}, T0 + 2 * HOUR: {"A": bar, "B": bar}, T0: {"B": bar}}
+        )
+    with pytest.raises(BadInput, match="finite"):
+        online.update_many({T0 + HOUR: {"A": bar}, T0 + 2 * HOUR: {"B": {**bar, "low": math.nan}}})
+    assert online.to_dict() == before

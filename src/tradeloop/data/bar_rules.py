@@ -18,6 +18,7 @@ from typing import Any
 SYMBOL = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9._:=^-]{0,63}$")
 BAR_FIELDS = ("symbol", "timestamp", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
+_isfinite = math.isfinite
 
 
 class BarError(ValueError):
@@ -62,8 +63,8 @@ def parse_bar(raw: Any, what: str = "bar") -> Bar:
     if not isinstance(raw, dict):
         raise BarError("not_an_object", f"{what} must be an object with {', '.join(BAR_FIELDS)}")
     missing = [k for k in BAR_FIELDS if k not in raw]
-    extra = sorted(str(k) for k in raw if k not in BAR_FIELDS)
-    if missing or extra:
+    if missing or len(raw) != len(BAR_FIELDS):  # every field there and no other: no extras
+        extra = sorted(str(k) for k in raw if k not in BAR_FIELDS)
         raise BarError("fields", f"{what}: missing fields {missing}, unknown fields {extra}")
     symbol, stamp = raw["symbol"], raw["timestamp"]
     if not isinstance(symbol, str) or not SYMBOL.match(symbol):
@@ -77,24 +78,25 @@ def parse_bar(raw: Any, what: str = "bar") -> Bar:
     except ValueError:
         raise BarError("timestamp", f"{what}.timestamp is not ISO 8601: {stamp!r}") from None
     ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-    values: dict[str, float] = {}
-    for k in (*PRICES, "volume"):
-        v = raw[k]
-        if type(v) is not float and type(v) is not int:
-            raise BarError("type", f"{what}.{k} must be a number, got {v!r}")
-        v = float(v)
-        if not math.isfinite(v):
-            raise BarError("not_finite", f"{what}.{k} must be finite, got {v}")
-        if v < 0 or (v == 0 and k != "volume"):
-            raise BarError(
-                "range", f"{what}.{k} must be {'>= 0' if k == 'volume' else '> 0'}, got {v}"
-            )
-        values[k] = v
-    o, h, lo, c = (values[k] for k in PRICES)
+    o, h = _number(raw, "open", what), _number(raw, "high", what)
+    lo, c = _number(raw, "low", what), _number(raw, "close", what)
+    vol = _number(raw, "volume", what)
     if lo > h:
         raise BarError("ohlc", f"{what}: low {lo} is above high {h}")
     if not lo <= o <= h or not lo <= c <= h:
         raise BarError(
             "ohlc", f"{what}: open {o} and close {c} must lie within [low {lo}, high {h}]"
         )
-    return Bar(symbol, ts, o, h, lo, c, values["volume"])
+    return Bar(symbol, ts, o, h, lo, c, vol)
+
+
+def _number(raw: dict[str, Any], k: str, what: str) -> float:
+    v = raw[k]
+    if type(v) is not float and type(v) is not int:
+        raise BarError("type", f"{what}.{k} must be a number, got {v!r}")
+    v = float(v)
+    if not _isfinite(v):
+        raise BarError("not_finite", f"{what}.{k} must be finite, got {v}")
+    if v <= 0 and (v < 0 or k != "volume"):
+        raise BarError("range", f"{what}.{k} must be {'>= 0' if k == 'volume' else '> 0'}, got {v}")
+    return v

@@ -99,7 +99,16 @@ class BarStore:
         return len(files), max((f.stat().st_mtime_ns for f in files), default=0)
 
     def read(self, symbol: str | None = None) -> pl.DataFrame:
-        """Every persisted bar (of `symbol`), deduped by (symbol, timestamp), sorted."""
+        """Every persisted bar (of `symbol`), deduped by (symbol, timestamp), sorted. A part
+        that a compaction merged and removed while we listed means: list again."""
+        for _ in range(5):
+            try:
+                return self._read(symbol)
+            except FileNotFoundError:
+                continue
+        return self._read(symbol)
+
+    def _read(self, symbol: str | None) -> pl.DataFrame:
         files = self._files()
         if symbol is not None:
             files = [
@@ -117,7 +126,17 @@ class BarStore:
         )
 
     def lookup(self, symbol: str, ts: datetime) -> Bar | None:
-        """The persisted bar at (symbol, ts), reading only its partition and the incoming parts."""
+        """The persisted bar at (symbol, ts), reading only its partition and the incoming parts.
+        A compaction running meanwhile may move the bar from a part into its partition; the
+        partition is read first, so a part gone under us means: look again."""
+        for _ in range(5):
+            try:
+                return self._lookup(symbol, ts)
+            except FileNotFoundError:
+                continue
+        return self._lookup(symbol, ts)
+
+    def _lookup(self, symbol: str, ts: datetime) -> Bar | None:
         files = [self.root / f"symbol={symbol}" / f"date={ts.date().isoformat()}" / "bars.parquet"]
         if self.incoming.exists():
             files += sorted(self.incoming.glob("part-*.parquet"))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from tradeloop.clock import SimulatedClock
 from tradeloop.control.deployer import DeployerController
@@ -16,8 +19,10 @@ from tradeloop.control.manager import Manager
 from tradeloop.control.monitor import MonitorController
 from tradeloop.control.trainer import TrainerController
 from tradeloop.control.world import World
+from tradeloop.data.source import checked_bars
 from tradeloop.demo.fault import inject_inverted
 from tradeloop.demo.gateway import DemoGateway
+from tradeloop.demo.market import HISTORY_FILE, BrokerMarket, broker_spec, write_history
 from tradeloop.demo.story import (
     DemoResult,
     check_story,
@@ -83,16 +88,44 @@ def _new_project(workdir: Path | None) -> tuple[Path, Path]:
     return root, spec_path
 
 
-def run_demo(workdir: Path | None = None, on_event: OnEvent | None = None) -> DemoResult:
+def _through_broker(
+    root: Path, spec_path: Path, broker: str, market: pl.DataFrame, clock_start: datetime
+) -> None:
+    """Turn the project into one whose live market arrives through `broker` (demo/market.py)."""
+    write_history(market, clock_start, root / HISTORY_FILE)
+    spec_path.write_text(broker_spec(spec_path.read_text(), broker))
+    git_commit(
+        root,
+        f"demo: history in a file, the live market through {broker}",
+        SPEC_FILENAME,
+        HISTORY_FILE,
+    )
+
+
+def run_demo(
+    workdir: Path | None = None,
+    on_event: OnEvent | None = None,
+    *,
+    broker: str | None = None,
+    hours: int | None = None,
+) -> DemoResult:
+    """The closed loop; `broker` ("nats", "redis") sends the market through ingest instead of
+    HTTP pushes, and `hours` stops after that many simulated hours (the story is then partial)."""
     t_start = time.perf_counter()
     root, spec_path = _new_project(workdir)
     loaded = Project.load(spec_path)
     sim = loaded.spec.data.simulator
     start, last_bar = sim.start, sim.bars - TAIL_BARS
-    clock = SimulatedClock(start + timedelta(hours=WARMUP_BARS))
+    clock_start = start + timedelta(hours=WARMUP_BARS)
+    all_bars, _ = checked_bars(loaded.spec.data, root)  # the whole simulated market
+    if broker is not None:
+        _through_broker(root, spec_path, broker, all_bars, clock_start)
+        loaded = Project.load(spec_path)
+    if hours is not None:
+        last_bar = min(last_bar, WARMUP_BARS + hours)
+    clock = SimulatedClock(clock_start)
     project = Project(loaded.spec, loaded.spec_path, clock)
     world = World.open(project)
-    all_bars = world.bars(start + timedelta(hours=last_bar + TAIL_BARS - 1))
     by_time = all_bars.partition_by("timestamp", as_dict=True, maintain_order=True)
     manager = Manager(
         project.store,
@@ -107,29 +140,37 @@ def run_demo(workdir: Path | None = None, on_event: OnEvent | None = None) -> De
     )
     timeline = _Timeline(project.store, loaded.spec, on_event)
     injected: str | None = None
+    ingest: dict[str, Any] | None = None
 
-    with DemoGateway(project, world) as gw:
+    with DemoGateway(project, world) as gw, ExitStack() as stack:
         trader = PaperTrader(gw.url, sim.symbols)
-        try:
-            for k in range(WARMUP_BARS - FEATURE_WARMUP, WARMUP_BARS):
-                trader.bars(_rows(by_time, start + timedelta(hours=k)))
-            for hour in range(WARMUP_BARS, last_bar):
-                now = start + timedelta(hours=hour)
-                clock.set(now)
-                trader.bars(_rows(by_time, now))
-                if manager.next_due() <= now:
-                    gw.sync()  # the controllers read what the gateway logged
-                    manager.run_once()
-                    gw.gateway.manager.refresh()  # pick up a new deployment at once
-                    timeline.pump()
-                trader.signals()
-                if injected is None and promoted_after_drift(timeline.events):
-                    injected = _inject(world, timeline, now)
-                if injected is not None and timeline.rolled_back(injected):
-                    break
-        finally:
-            trader.close()
+        stack.callback(trader.close)
+        market = None
+        if broker is not None:
+            history = all_bars.filter(pl.col("timestamp") < clock_start)
+            market = stack.enter_context(BrokerMarket(project, gw.url, history))
+        feed = market.bars if market is not None else trader.bars
+        for k in range(WARMUP_BARS - FEATURE_WARMUP, WARMUP_BARS):  # history: warm features
+            trader.bars(_rows(by_time, start + timedelta(hours=k)))
+        for hour in range(WARMUP_BARS, last_bar):
+            now = start + timedelta(hours=hour)
+            clock.set(now)
+            feed(_rows(by_time, now))
+            if manager.next_due() <= now:
+                gw.sync()  # the controllers read what the gateway logged
+                manager.run_once()
+                gw.gateway.manager.refresh()  # pick up a new deployment at once
+                timeline.pump()
+            trader.signals()
+            if injected is None and promoted_after_drift(timeline.events):
+                injected = _inject(world, timeline, now)
+            if injected is not None and timeline.rolled_back(injected):
+                break
+        if market is not None:
+            ingest = market.stats()
     state = final_state(world, trader)
+    if ingest is not None:
+        state["ingest"] = ingest
     problems = check_story(timeline.events, injected)
     seconds = time.perf_counter() - t_start
     return DemoResult(timeline.events, state, str(root), seconds, not problems, problems)

@@ -101,14 +101,7 @@ class OnlineFeatures:
     ) -> FeatureRow:
         """Take one bar; return the symbol's per-symbol features at it (no cs_rank: see snapshot)."""
         state, ts = self._check(symbol, timestamp, open, high, low, close, volume)
-        if state is None:
-            state = self._states[symbol] = self._new_symbol()
-        state.last = ts
-        values = [k.step(high, low, close, volume) for k in state.kernels]
-        for i, v in enumerate(values):
-            if v is not None and not -_INF < v < _INF:
-                values[i] = None  # NaN fails the comparison too
-        state.values = values
+        values = self._apply(symbol, state, ts, high, low, close, volume)
         return dict(zip(self._symbol_names, values, strict=True))
 
     def update_bars(
@@ -116,17 +109,40 @@ class OnlineFeatures:
     ) -> dict[str, FeatureRow]:
         """Take one timestamp's bars ({symbol: {open, high, low, close, volume}}), all or none,
         and return `snapshot(timestamp)`."""
-        checked: list[tuple[str, tuple[float, ...]]] = []
-        for symbol, bar in bars.items():
-            try:
-                values = tuple(bar[name] for name in _BAR_FIELDS)
-            except (KeyError, TypeError) as exc:
-                raise BadInput(f"bar for {symbol!r} needs {', '.join(_BAR_FIELDS)}") from exc
-            self._check(symbol, timestamp, *values)
-            checked.append((symbol, values))
-        for symbol, values in checked:
-            self.update(symbol, timestamp, *values)
+        checked = [self._checked(symbol, timestamp, bar) for symbol, bar in bars.items()]
+        for symbol, state, ts, (_, high, low, close, volume) in checked:
+            self._apply(symbol, state, ts, high, low, close, volume)
         return self.snapshot(timestamp)
+
+    def update_many(
+        self, groups: Mapping[datetime, Mapping[str, Mapping[str, float]]]
+    ) -> dict[str, tuple[datetime, FeatureRow]]:
+        """Several timestamps' bars ({timestamp: {symbol: bar}}), all or none: the same as
+        `update_bars` on each timestamp in order, keeping each snapshotted symbol's last
+        (timestamp, row), without building the rows that would be discarded. A rank is still
+        taken over the symbols present at its own timestamp, so the values are the same."""
+        plan = []
+        final: dict[str, datetime] = {}
+        wanted = {_as_utc(t) for t in groups}
+        for sym, st in self._states.items():  # earlier bars that these snapshots include
+            if st.last in wanted:
+                final[sym] = st.last
+        for stamp in sorted(groups):
+            checked = [self._checked(sym, stamp, bar) for sym, bar in groups[stamp].items()]
+            ts = _as_utc(stamp)
+            plan.append((ts, checked))
+            final.update((sym, ts) for sym, *_ in checked)  # checked: nothing is applied yet
+        finishing: dict[datetime, set[str]] = {}
+        for sym, ts in final.items():
+            finishing.setdefault(ts, set()).add(sym)
+        out: dict[str, tuple[datetime, FeatureRow]] = {}
+        for ts, checked in plan:
+            for symbol, state, _, (_, high, low, close, volume) in checked:
+                self._apply(symbol, self._states.get(symbol, state), ts, high, low, close, volume)
+            done = finishing.get(ts)
+            if done:
+                out.update((sym, (ts, row)) for sym, row in self._snapshot(ts, done).items())
+        return out
 
     def snapshot(self, timestamp: datetime) -> dict[str, FeatureRow]:
         """Full feature rows (spec order) of the symbols whose latest bar is at `timestamp`.
@@ -134,7 +150,10 @@ class OnlineFeatures:
         Ranks are taken across exactly those symbols, as the batch path ranks the rows that
         share a timestamp; call it once every bar of the timestamp has been given.
         """
-        ts = _as_utc(timestamp)
+        return self._snapshot(_as_utc(timestamp), None)
+
+    def _snapshot(self, ts: datetime, only: set[str] | None) -> dict[str, FeatureRow]:
+        """`snapshot`, building rows only for the symbols in `only` (ranks over all present)."""
         present = [(sym, st.values) for sym, st in self._states.items() if st.last == ts]
         ranks = {
             idx: percentile_ranks([values[idx] for _, values in present])
@@ -148,6 +167,7 @@ class OnlineFeatures:
                 for name, (idx, is_rank) in zip(names, self._layout, strict=True)
             }
             for row, (sym, values) in enumerate(present)
+            if only is None or sym in only
         }
 
     # --------------------------------------------------------------------------- persistence
@@ -197,6 +217,37 @@ class OnlineFeatures:
 
     def _new_symbol(self) -> _Symbol:
         return _Symbol([make_kernel(f) for f in self._per_symbol])
+
+    def _checked(
+        self, symbol: str, timestamp: datetime, bar: Mapping[str, float]
+    ) -> tuple[str, _Symbol | None, datetime, tuple[float, ...]]:
+        try:
+            values = tuple(bar[name] for name in _BAR_FIELDS)
+        except (KeyError, TypeError) as exc:
+            raise BadInput(f"bar for {symbol!r} needs {', '.join(_BAR_FIELDS)}") from exc
+        state, ts = self._check(symbol, timestamp, *values)
+        return symbol, state, ts, values
+
+    def _apply(
+        self,
+        symbol: str,
+        state: _Symbol | None,
+        ts: datetime,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> list[float | None]:
+        """Step a checked bar through the symbol's kernels; the per-symbol values at it."""
+        if state is None:
+            state = self._states[symbol] = self._new_symbol()
+        state.last = ts
+        values = [k.step(high, low, close, volume) for k in state.kernels]
+        for i, v in enumerate(values):
+            if v is not None and not -_INF < v < _INF:
+                values[i] = None  # NaN fails the comparison too
+        state.values = values
+        return values
 
     def _check(
         self,

@@ -99,16 +99,11 @@ class TradingState:
                 )
                 continue
             groups[ts][symbol] = values
-        accepted = 0
-        for ts in sorted(groups):
-            try:
-                rows = self.online.update_bars(ts, groups[ts])
-            except BadInput as exc:
-                raise _bad(str(exc)) from exc
-            accepted += len(groups[ts])
-            for symbol, row in rows.items():
-                self.latest[symbol] = (ts, row)
-        return accepted, skipped
+        try:  # all timestamps or none; each symbol's row at its latest bar
+            self.latest.update(self.online.update_many(groups))
+        except BadInput as exc:
+            raise _bad(str(exc)) from exc
+        return sum(len(g) for g in groups.values()), skipped
 
     def save(self, path: Path) -> None:
         doc = {

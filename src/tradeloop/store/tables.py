@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -165,6 +166,9 @@ dead_letters = Table(
     Column("code", String(32), nullable=False),
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),
+    # one row per refused item of a broker message, however often it is delivered (0005)
+    Column("message_key", String(64), nullable=False),
+    Index("uq_dead_letters_message_key", "consumer", "message_key", unique=True),
 )
 
 # (`training_jobs`: MLflow 3 has a `jobs` table, and the two may share a database.)

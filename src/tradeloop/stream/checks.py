@@ -61,10 +61,9 @@ def judge(
     lookup: Callable[[str, datetime], Bar | None],
 ) -> tuple[Verdict, str]:
     """The verdict on one bar and, when refused, a reason naming the bar."""
-    name = f"{bar.symbol} at {bar.timestamp.isoformat()}"
     if bar.timestamp > now + future_tolerance:
         return "future", (
-            f"bar {name} is more than {future_tolerance} ahead of now ({now.isoformat()})"
+            f"bar {_name(bar)} is more than {future_tolerance} ahead of now ({now.isoformat()})"
         )
     known = index.recent.get(bar.symbol, {}).get(bar.timestamp)
     newest = index.newest.get(bar.symbol)
@@ -72,14 +71,19 @@ def judge(
         known = lookup(bar.symbol, bar.timestamp)  # rare: a redelivery of an old bar
         if known is None:
             return "too_late", (
-                f"bar {name} is older than the newest {bar.symbol} bar "
+                f"bar {_name(bar)} is older than the newest {bar.symbol} bar "
                 f"({newest.isoformat()}) by more than the lateness window {index.lateness}"
             )
     if known is not None:
         if known.values() == bar.values():
             return "duplicate", ""
         return "conflict", (
-            f"bar {name} differs from the persisted bar with that key "
+            f"bar {_name(bar)} differs from the persisted bar with that key "
             f"({known.values()} vs {bar.values()}); the first stands"
         )
     return "accept", ""
+
+
+def _name(bar: Bar) -> str:
+    """How a reason names a bar (built only for refusals: the accepted path is hot)."""
+    return f"{bar.symbol} at {bar.timestamp.isoformat()}"

@@ -12,10 +12,12 @@ from tradeloop.errors import BadInput
 
 @dataclass(frozen=True)
 class Delivery:
-    """One message as fetched: its payload and the broker's handle to ack it."""
+    """One message as fetched: its payload, the broker's handle to ack it, and the broker's
+    id for it (the JetStream stream sequence, the Redis entry id), the same on redelivery."""
 
     data: bytes
     handle: Any
+    id: str | None = None
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

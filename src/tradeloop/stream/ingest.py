@@ -1,9 +1,9 @@
 """`tradeloop ingest`: the durable consumer of `data.stream`, one batch at a time.
 
 Each step: fetch a bounded batch → decode and check every bar → write accepted bars durably
-(`BarStore.append`, fsynced) and refused ones as dead letters → ack the batch → feed gateways
-and publish signals. Acking last makes a kill at any instant safe: what was not acked comes
-again, and is recognised as a duplicate by (symbol, timestamp) rather than written twice. A bad
+(`BarStore.append`, fsynced) and refused ones as dead letters, while feeding the gateways and
+publishing signals → ack the batch (while the next one is fetched). Acking after the write
+makes a kill at any instant safe: what was not acked comes again, and is recognised as a duplicate by (symbol, timestamp) rather than written twice. A bad
 message never stops the consumer: it becomes a dead letter and is acked like any other.
 """
 
@@ -33,6 +33,13 @@ from tradeloop.stream.source import Delivery, StreamSource
 log = logging.getLogger(__name__)
 
 COMPACT_EVERY = 200  # batches; compaction also runs whenever the stream goes idle
+# Bars (and refusals) in a batch from which it is written in a thread beside the fan-out;
+# below, inline: a thread waits for the GIL up to the switch interval (5 ms), the write ~1 ms.
+THREAD_WRITE_AT = 1000
+
+
+async def _done() -> None:
+    return None
 
 
 @dataclass
@@ -40,6 +47,7 @@ class IngestStats:
     messages: int = 0
     accepted: int = 0
     duplicates: int = 0
+    signals: int = 0
     refused: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,6 +55,7 @@ class IngestStats:
             "messages": self.messages,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
+            "signals": self.signals,
             "dead_letters": dict(self.refused),
         }
 
@@ -76,15 +85,21 @@ class Ingestor:
             if ts > self.index.newest.get(symbol, ts - timedelta(1)):
                 self.index.newest[symbol] = ts
         self._steps = 0
+        self._compaction: asyncio.Task[Any] | None = None
+        self._commit: asyncio.Task[None] | None = None
 
-    def judge_batch(self, deliveries: list[Delivery]) -> tuple[list[Bar], list[Rejected]]:
-        """Accepted bars and refusals for one batch; the index learns the accepted bars."""
+    def judge_batch(
+        self, deliveries: list[Delivery]
+    ) -> tuple[list[Bar], list[tuple[str, Rejected]]]:
+        """Accepted bars and refusals (with their message's id) for one batch; the index learns
+        the accepted bars."""
         now = self.clock.now()
         accepted: list[Bar] = []
-        refused: list[Rejected] = []
+        refused: list[tuple[str, Rejected]] = []
         for d in deliveries:
+            mid = deadletters.message_id(d.data, d.id)
             bars, bad = decode(d.data)
-            refused.extend(bad)
+            refused.extend((mid, r) for r in bad)
             for bar in bars:
                 verdict, reason = judge(
                     bar, self.index, now, self.spec.future_tolerance, self.bars.lookup
@@ -95,29 +110,87 @@ class Ingestor:
                 elif verdict == "duplicate":
                     self.stats.duplicates += 1
                 else:
-                    refused.append(Rejected(orjson.dumps(bar.to_json()).decode(), verdict, reason))
+                    raw = orjson.dumps(bar.to_json()).decode()
+                    refused.append((mid, Rejected(raw, verdict, reason)))
         return accepted, refused
 
     async def step(self, timeout: float = 1.0) -> int:
-        """One batch end to end; returns how many messages it took (0: the stream is idle)."""
+        """One batch end to end; returns how many messages it took (0: the stream is idle).
+
+        The batch's write and ack (its commit) finish in the background while the next batch
+        is fetched and fanned out; one commit at a time, in order, so batch N is acked after
+        batch N-1 and the unacked window stays two batches."""
         deliveries = await self.source.fetch(self.spec.batch, timeout)
         if not deliveries:
-            await asyncio.to_thread(self.bars.compact)
+            await self.settle_commit()
+            self._compact_soon()
             return 0
         accepted, refused = self.judge_batch(deliveries)
-        await asyncio.to_thread(self._persist, accepted, refused)
+        # Gateways and signals need not wait for the fsync: a bar fed and not yet persisted
+        # when the process dies is redelivered (never acked), persisted then, and skipped by
+        # the gateway, which has it. The ack waits for the write.
+        if len(accepted) + len(refused) < THREAD_WRITE_AT:  # a thread hop costs more
+            await self._fan_out(accepted)
+            await self.settle_commit()
+            persisted = asyncio.create_task(_done())
+            self._persist(accepted, refused)
+        else:  # a large write (the fsync, polars) runs beside the fan-out's Python
+            persisted = asyncio.create_task(asyncio.to_thread(self._persist, accepted, refused))
+            try:
+                await self._fan_out(accepted)
+                await self.settle_commit()
+            except BaseException:
+                await asyncio.wait([persisted])
+                raise
+        self._commit = asyncio.create_task(self._finish(persisted, deliveries, accepted, refused))
+        self.index.prune()
+        self._steps += 1
+        if self._steps % COMPACT_EVERY == 0:
+            self._compact_soon()
+        return len(deliveries)
+
+    async def _finish(
+        self,
+        persisted: asyncio.Task[None],
+        deliveries: list[Delivery],
+        accepted: list[Bar],
+        refused: list[tuple[str, Rejected]],
+    ) -> None:
+        await persisted
         await self.source.ack(deliveries)
         self.stats.messages += len(deliveries)
         self.stats.accepted += len(accepted)
-        self.stats.refused.update(r.code for r in refused)
-        self.index.prune()
-        await self._fan_out(accepted)
-        self._steps += 1
-        if self._steps % COMPACT_EVERY == 0:
-            await asyncio.to_thread(self.bars.compact)
-        return len(deliveries)
+        self.stats.refused.update(r.code for _, r in refused)
 
-    def _persist(self, accepted: list[Bar], refused: list[Rejected]) -> None:
+    async def settle_commit(self) -> None:
+        """Wait until every fetched batch is written and acked (raises if a write failed)."""
+        commit, self._commit = self._commit, None
+        if commit is not None:
+            await commit
+
+    def _compact_soon(self) -> None:
+        """Compaction in a thread beside the consumer, one at a time: it merges only the parts
+        that exist when it starts, so appends go on meanwhile, and a step never waits for it."""
+        if self._compaction is None or self._compaction.done():
+            if self._compaction is not None:
+                self._report(self._compaction)
+            self._compaction = asyncio.create_task(asyncio.to_thread(self.bars.compact))
+
+    @staticmethod
+    def _report(task: asyncio.Task[Any]) -> None:
+        exc = task.exception()
+        if exc is not None:  # the parts stay; the next compaction merges them
+            log.warning("bar store compaction failed: %s", exc)
+
+    async def settle(self) -> None:
+        """Wait for the last commit and a compaction under way (before closing)."""
+        await self.settle_commit()
+        if self._compaction is not None:
+            await asyncio.wait([self._compaction])
+            self._report(self._compaction)
+            self._compaction = None
+
+    def _persist(self, accepted: list[Bar], refused: list[tuple[str, Rejected]]) -> None:
         deadletters.record(self.store, self.spec.consumer, refused)
         self.bars.append(accepted)
 
@@ -133,14 +206,18 @@ class Ingestor:
                 await self.source.notify(
                     self.signals.subject(symbol), self.signals.payload(self.pipeline, sig)
                 )
+                self.stats.signals += 1
 
     async def run(
         self, stop: asyncio.Event | None = None, *, until_idle: bool = False, poll: float = 1.0
     ) -> IngestStats:
         """Consume until `stop` is set (or, with `until_idle`, until a fetch finds nothing)."""
         stop = stop or asyncio.Event()
-        while not stop.is_set():
-            took = await self.step(timeout=poll)
-            if took == 0 and until_idle:
-                break
+        try:
+            while not stop.is_set():
+                took = await self.step(timeout=poll)
+                if took == 0 and until_idle:
+                    break
+        finally:
+            await self.settle()
         return self.stats

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Any
 
 from tradeloop.errors import RuntimeFailure
 from tradeloop.spec import StreamSpec
 from tradeloop.stream.delivery import Delivery, expand_url
+
+LINGER = 0.002  # s: how long a fetch waits for more once it has a message
 
 
 class NatsSource:
@@ -46,14 +49,21 @@ class NatsSource:
         )
 
     async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
-
+        """Wait up to `timeout` for the first message, then take what else is there within
+        `LINGER` s: a pull for the whole batch would linger on the server until the batch is
+        full or `timeout` ends, so a trickle of bars would wait the whole poll (latency)."""
         import nats.errors
 
+        timeouts = (TimeoutError, nats.errors.TimeoutError)
         try:
-            msgs = await self._sub.fetch(batch, timeout=timeout)
-        except (TimeoutError, nats.errors.TimeoutError):
+            msgs = list(await self._sub.fetch(1, timeout=timeout))
+        except timeouts:
             return []
-        return [Delivery(m.data, m) for m in msgs]
+        if batch > 1:
+            with contextlib.suppress(*timeouts):  # nothing more right now
+                msgs += await self._sub.fetch(batch - 1, timeout=LINGER)
+        stream = self.spec.stream
+        return [Delivery(m.data, m, f"{stream}:{m.metadata.sequence.stream}") for m in msgs]
 
     async def ack(self, deliveries: list[Delivery]) -> None:
         for d in deliveries:

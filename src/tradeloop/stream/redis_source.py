@@ -16,6 +16,11 @@ from tradeloop.spec import StreamSpec
 from tradeloop.stream.delivery import Delivery, expand_url
 
 
+def _delivery(stream: str, entry_id: Any, fields: dict[bytes, bytes] | None) -> Delivery:
+    eid = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return Delivery((fields or {}).get(b"data", b""), entry_id, f"{stream}:{eid}")
+
+
 class RedisSource:
     def __init__(self, spec: StreamSpec, ack_wait: timedelta = timedelta(seconds=30)) -> None:
         self.spec = spec
@@ -24,6 +29,7 @@ class RedisSource:
         self.name = f"{spec.consumer}@{socket.gethostname()}"
         self._r: Any = None
         self._pending = True
+        self._pending_from: Any = "0"
 
     async def open(self) -> None:
         import redis.asyncio as aioredis
@@ -42,10 +48,14 @@ class RedisSource:
     async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
         group = self.spec.consumer
         if self._pending:  # our own entries delivered before a restart, not yet acked
-            got = await self._r.xreadgroup(group, self.name, {self.key: "0"}, count=batch)
+            # after the last one taken: its ack may still be in flight (ingest pipelines acks)
+            got = await self._r.xreadgroup(
+                group, self.name, {self.key: self._pending_from}, count=batch
+            )
             entries = got[0][1] if got else []
             if entries:
-                return [Delivery((f or {}).get(b"data", b""), i) for i, f in entries]
+                self._pending_from = entries[-1][0]
+                return [_delivery(self.key, i, f) for i, f in entries]
             self._pending = False
         claimed = await self._r.xautoclaim(
             self.key,
@@ -56,12 +66,12 @@ class RedisSource:
             count=batch,
         )
         if claimed and claimed[1]:
-            return [Delivery((f or {}).get(b"data", b""), i) for i, f in claimed[1]]
+            return [_delivery(self.key, i, f) for i, f in claimed[1]]
         got = await self._r.xreadgroup(
             group, self.name, {self.key: ">"}, count=batch, block=max(1, int(timeout * 1000))
         )
         entries = got[0][1] if got else []
-        return [Delivery((f or {}).get(b"data", b""), i) for i, f in entries]
+        return [_delivery(self.key, i, f) for i, f in entries]
 
     async def ack(self, deliveries: list[Delivery]) -> None:
         if deliveries:
