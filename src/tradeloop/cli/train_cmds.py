@@ -19,6 +19,12 @@ from tradeloop.cli._common import (
     load_project,
     out,
 )
+from tradeloop.cli.train_metrics import (
+    TrainMetricsHostOpt,
+    TrainMetricsLingerOpt,
+    TrainMetricsPortOpt,
+    serving,
+)
 
 if TYPE_CHECKING:
     from tradeloop.project import Project
@@ -41,6 +47,9 @@ def register(app: typer.Typer) -> None:
         pipeline: PipelineOpt = None,
         json_: JsonOpt = False,
         reason: Annotated[str, typer.Option(help="Why this run (recorded).")] = "manual",
+        metrics_port: TrainMetricsPortOpt = 0,
+        metrics_host: TrainMetricsHostOpt = "127.0.0.1",
+        metrics_linger: TrainMetricsLingerOpt = 0.0,
     ) -> None:
         """Train with purged walk-forward folds, backtest, gate, and register if gates pass."""
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -48,20 +57,31 @@ def register(app: typer.Typer) -> None:
         from tradeloop.training.pipeline import train as run_train
 
         project = load_project(spec, pipeline)
-        if json_:
-            result = run_train(project, reason=reason)
-        else:
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as progress:
-                task = progress.add_task("starting", total=None)
+        with serving(project.spec.name, metrics_host, metrics_port, metrics_linger) as metrics:
+            on_trial = metrics.trial if metrics is not None else None
+            if json_:
                 result = run_train(
-                    project, reason=reason, on_step=lambda s: progress.update(task, description=s)
+                    project,
+                    reason=reason,
+                    on_step=metrics.step if metrics is not None else None,
+                    on_trial=on_trial,
                 )
+            else:
+                with Progress(
+                    SpinnerColumn(),
+                    TextColumn("{task.description}"),
+                    TimeElapsedColumn(),
+                    console=err,
+                    transient=True,
+                ) as progress:
+                    task = progress.add_task("starting", total=None)
+
+                    def on_step(s: str) -> None:
+                        progress.update(task, description=s)
+                        if metrics is not None:
+                            metrics.step(s)
+
+                    result = run_train(project, reason=reason, on_step=on_step, on_trial=on_trial)
         doc = result.to_dict()
         if json_:
             emit_json(doc)
