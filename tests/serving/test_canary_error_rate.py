@@ -83,7 +83,8 @@ def test_a_challenger_that_fails_some_requests_is_rolled_back_with_its_error_rat
     live: Callable[..., Any],
     deployer: Callable[..., None],
 ) -> None:
-    _, counts = _run_canary(models, make_app, live, deployer, pairs_only_onnx())
+    since, counts = _run_canary(models, make_app, live, deployer, pairs_only_onnx())
+    assert since.take(("3", "canary", 1, T0)) == {}  # the next step is judged on its own
     errors, total = counts["challenger"]
     assert 0 < errors < total and counts["champion"][0] == 0  # only the challenger's odd ones
     rate = challenger_error_rate(counts)
