@@ -185,7 +185,8 @@ def test_up_exposes_every_series_the_rules_and_dashboards_read(
         values = monitor_document(up.proc.project)["values"]
         url = up.live.url
         assert values["drift_share"] is not None
-        assert gauge(url, "tradeloop_drift_share", model="live") == values["drift_share"]
+        share = gauge(url, "tradeloop_drift_share", model="live", variant="champion")
+        assert share == values["drift_share"]
         assert values["hit_rate"] is not None
         hit = gauge(url, "tradeloop_perf_hit_rate", model="live", variant="champion")
         assert hit == values["hit_rate"]

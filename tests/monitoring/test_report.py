@@ -100,12 +100,13 @@ def test_gauges_export_drift_performance_alerts_and_remove_stale_series(
     g.mark_evaluated(clock.now())
 
     s = samples(reg)
-    assert s[("tradeloop_drift_detected", (("feature", "ret_1"), ("model", "demo")))] == 1.0
-    assert s[("tradeloop_drift_detected", (("feature", "vol_20"), ("model", "demo")))] == 0.0
-    assert s[("tradeloop_drift_share", (("model", "demo"),))] == 0.5
+    ch = ("variant", "champion")
+    assert s[("tradeloop_drift_detected", (("feature", "ret_1"), ("model", "demo"), ch))] == 1.0
+    assert s[("tradeloop_drift_detected", (("feature", "vol_20"), ("model", "demo"), ch))] == 0.0
+    assert s[("tradeloop_drift_share", (("model", "demo"), ch))] == 0.5
     stat = (
         "tradeloop_drift_statistic",
-        (("feature", "ret_1"), ("method", "ks"), ("model", "demo")),
+        (("feature", "ret_1"), ("method", "ks"), ("model", "demo"), ch),
     )
     assert s[stat] == pytest.approx(report.column("ret_1").statistic)
     champ = (("model", "demo"), ("variant", "champion"), ("version", "1"))
@@ -143,6 +144,30 @@ def test_gauges_export_drift_performance_alerts_and_remove_stale_series(
     assert not any(dict(lbl).get("variant") == "challenger" for _, lbl in s)
     assert not any(n.startswith("tradeloop_drift") for n, _ in s)
     eng.close()
+
+
+def test_drift_series_are_per_variant_and_a_retired_variant_loses_its_own() -> None:
+    reg = CollectorRegistry()
+    g = MonitorGauges(reg, model="demo")
+    ref, shifted = tables(shift=2.0)
+    _, same = tables(shift=0.0)
+    spec = DriftSpec(method="ks")
+    champion = drift_report(ref, same.drop("prediction"), spec)
+    challenger = drift_report(ref, shifted.drop("prediction"), spec)
+    g.set_drift_by_variant({"champion": champion, "challenger": challenger})
+    s = samples(reg)
+
+    def share(variant: str) -> float | None:
+        return s.get(("tradeloop_drift_share", (("model", "demo"), ("variant", variant))))
+
+    assert share("champion") == champion.share < share("challenger") == challenger.share
+    key = (("feature", "ret_1"), ("model", "demo"), ("variant", "challenger"))
+    assert s[("tradeloop_drift_detected", key)] == 1.0
+    assert s[("tradeloop_drift_detected", (*key[:2], ("variant", "champion")))] == 0.0
+    g.set_drift_by_variant({"champion": champion})  # the rollout ended
+    s = samples(reg)
+    assert share("challenger") is None and share("champion") == champion.share
+    assert not any(dict(lbl).get("variant") == "challenger" for _, lbl in s)
 
 
 def test_alert_values_follow_the_drift_verdicts_and_the_current_champion() -> None:

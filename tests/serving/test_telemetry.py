@@ -87,6 +87,40 @@ def test_traceparent_is_continued_and_lands_in_logs_and_the_prediction_log(
     assert ("tr-1", TRACE) in _rows(tmp_path / "state")
 
 
+def test_the_shadow_span_is_a_child_of_its_request_in_the_same_trace(
+    spans: InMemorySpanExporter,
+    make_app: Callable[..., Any],
+    live: Any,
+    deployer: Callable[..., None],
+) -> None:
+    deployer(("champion", "1", "live", 100), ("challenger", "2", "shadow", 0))
+    app = make_app()
+    url = live(app).url
+    for request_id, header in (("sh-1", TRACEPARENT), ("sh-2", None)):
+        headers = {"x-request-id": request_id}
+        if header:
+            headers["traceparent"] = header
+        r = httpx.post(f"{url}/invocations", json={"inputs": [[0.1, 0.2, 0.3]]}, headers=headers)
+        assert r.status_code == 200, r.text
+    assert app.state.gateway.shadow.join(timeout=10)
+    finished = spans.get_finished_spans()
+    servers = {
+        s.attributes["tradeloop.request_id"]: s for s in finished if s.name == "POST /invocations"
+    }
+    shadows = {
+        s.attributes["tradeloop.request_id"]: s for s in finished if s.name == "shadow.score"
+    }
+    assert set(shadows) == {"sh-1", "sh-2"}  # a request without a traceparent is traced too
+    for request_id, shadow in shadows.items():
+        server = servers[request_id]
+        assert shadow.context.trace_id == server.context.trace_id
+        assert shadow.parent is not None and shadow.parent.span_id == server.context.span_id
+        assert shadow.attributes["tradeloop.variant"] == "challenger"
+        assert shadow.attributes["tradeloop.version"] == "2"
+    assert format(shadows["sh-1"].context.trace_id, "032x") == TRACE
+    assert shadows["sh-1"].context.trace_id != shadows["sh-2"].context.trace_id
+
+
 def test_without_a_traceparent_a_new_trace_starts(
     spans: InMemorySpanExporter,
     make_app: Callable[..., Any],

@@ -13,8 +13,15 @@ from tradeloop.cli._common import (
     SpecOpt,
     emit_json,
     handle_errors,
+    load_project,
     load_projects,
     out,
+)
+from tradeloop.cli.train_metrics import (
+    TrainMetricsHostOpt,
+    TrainMetricsLingerOpt,
+    TrainMetricsPortOpt,
+    serving,
 )
 from tradeloop.errors import BadInput
 
@@ -42,21 +49,27 @@ def run(
         str | None, typer.Option(help="Train the spec committed here (default: the spec file).")
     ] = None,
     json_: JsonOpt = False,
+    metrics_port: TrainMetricsPortOpt = 0,
+    metrics_host: TrainMetricsHostOpt = "127.0.0.1",
+    metrics_linger: TrainMetricsLingerOpt = 0.0,
 ) -> None:
     """Train once as a job, recording it running, then succeeded or failed (exit 0, 1 or 2)."""
     from tradeloop.control.job_run import run_job
 
     _yield_cpu()
-    doc = run_job(
-        spec,
-        job_id=job,
-        trigger=trigger,
-        reason=reason,
-        as_of=as_of,
-        commit=commit,
-        pipeline=pipeline,
-        say=(lambda _line: None) if json_ else (lambda line: out.print(line, markup=False)),
-    )
+    name = load_project(spec, pipeline).spec.name if metrics_port else ""
+    with serving(name, metrics_host, metrics_port, metrics_linger) as metrics:
+        doc = run_job(
+            spec,
+            job_id=job,
+            trigger=trigger,
+            reason=reason,
+            as_of=as_of,
+            commit=commit,
+            pipeline=pipeline,
+            say=(lambda _line: None) if json_ else (lambda line: out.print(line, markup=False)),
+            metrics=metrics,
+        )
     if json_:
         emit_json(doc)
 

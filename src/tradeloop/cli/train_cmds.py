@@ -20,6 +20,12 @@ from tradeloop.cli._common import (
     load_project,
     out,
 )
+from tradeloop.cli.train_metrics import (
+    TrainMetricsHostOpt,
+    TrainMetricsLingerOpt,
+    TrainMetricsPortOpt,
+    serving,
+)
 
 if TYPE_CHECKING:
     from tradeloop.project import Project
@@ -43,6 +49,9 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
         reason: Annotated[str, typer.Option(help="Why this run (recorded).")] = "manual",
         token: TokenOpt = None,
+        metrics_port: TrainMetricsPortOpt = 0,
+        metrics_host: TrainMetricsHostOpt = "127.0.0.1",
+        metrics_linger: TrainMetricsLingerOpt = 0.0,
     ) -> None:
         """Train with purged walk-forward folds, backtest, gate, and register if gates pass.
 
@@ -53,23 +62,34 @@ def register(app: typer.Typer) -> None:
 
         project = load_project(spec, pipeline)
         actor = acting_as(project, token)
-        if json_:
-            result = run_train(project, reason=reason, actor=actor)
-        else:
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as progress:
-                task = progress.add_task("starting", total=None)
+        with serving(project.spec.name, metrics_host, metrics_port, metrics_linger) as metrics:
+            on_trial = metrics.trial if metrics is not None else None
+            if json_:
                 result = run_train(
                     project,
                     reason=reason,
                     actor=actor,
-                    on_step=lambda s: progress.update(task, description=s),
+                    on_step=metrics.step if metrics is not None else None,
+                    on_trial=on_trial,
                 )
+            else:
+                with Progress(
+                    SpinnerColumn(),
+                    TextColumn("{task.description}"),
+                    TimeElapsedColumn(),
+                    console=err,
+                    transient=True,
+                ) as progress:
+                    task = progress.add_task("starting", total=None)
+
+                    def on_step(s: str) -> None:
+                        progress.update(task, description=s)
+                        if metrics is not None:
+                            metrics.step(s)
+
+                    result = run_train(
+                        project, reason=reason, actor=actor, on_step=on_step, on_trial=on_trial
+                    )
         doc = result.to_dict()
         if json_:
             emit_json(doc)

@@ -26,7 +26,7 @@ from tradeloop.control.trainer import TrainerController
 from tradeloop.control.world import World
 from tradeloop.errors import BadInput
 from tradeloop.monitoring.gauges import MonitorGauges
-from tradeloop.monitoring.slo import RequestWindow, request_counts
+from tradeloop.monitoring.slo import RequestsSince, RequestWindow, request_counts
 from tradeloop.project import Project
 from tradeloop.spec.catalog import Broken
 
@@ -63,14 +63,18 @@ def _controller(
     kind: str,
     project: Project,
     gauges: MonitorGauges,
-    requests: RequestWindow | None,
+    counts: Callable[[], dict[str, tuple[float, float]]] | None,
     runner: JobRunner | None,
 ) -> Reconciler:
+    """One controller; `counts` are the in-process gateway's request counts, if it runs here
+    (the monitor's SLO window and the deployer's canary error rate each keep their own mark)."""
     interval = project.spec.monitoring.interval
+    window = RequestWindow(counts) if counts is not None else None
+    since = RequestsSince(counts) if counts is not None else None
     make: dict[str, Callable[[], Reconciler]] = {
         "trainer": lambda: TrainerController(runner=runner),
-        "deployer": DeployerController,
-        "monitor": lambda: MonitorController(interval, gauges=gauges, requests=requests),
+        "deployer": lambda: DeployerController(requests=since),
+        "monitor": lambda: MonitorController(interval, gauges=gauges, requests=window),
     }
     return make[kind]()
 
@@ -126,12 +130,10 @@ def assemble(
     for p in projects:
         name = p.spec.name
         world = worlds[name]
-        requests = (
-            RequestWindow(lambda name=name: request_counts(registry, name)) if gateway else None  # type: ignore[misc]
-        )
+        counts = (lambda name=name: request_counts(registry, name)) if gateway else None
         runner = JobRunner(p, wait=wait_jobs) if jobs else None
         for kind in names:
-            inner = _controller(kind, p, gauges.for_model(name), requests, runner)
+            inner = _controller(kind, p, gauges.for_model(name), counts, runner)
             cname = controller_name(kind, p)
             controllers.append(ScopedController(inner, cname, lambda w=world: w))  # type: ignore[misc]
     for b in broken:

@@ -23,6 +23,7 @@ from tradeloop.control.rollout_strategies import strategy_for_phase
 from tradeloop.control.world import World
 from tradeloop.errors import BadInput, NotFound
 from tradeloop.faults import crash_point
+from tradeloop.monitoring.slo import RequestsSince
 from tradeloop.registry.champion import promote_version
 from tradeloop.registry.mlflow_registry import CHALLENGER, CHAMPION, STATUS_TAG, ModelVersion
 from tradeloop.spec import Spec
@@ -36,8 +37,13 @@ JOB_WATCH = timedelta(seconds=5)
 class DeployerController:
     name = "deployer"
 
-    def __init__(self, interval: timedelta = timedelta(minutes=5)) -> None:
+    def __init__(
+        self, interval: timedelta = timedelta(minutes=5), requests: RequestsSince | None = None
+    ) -> None:
+        """`requests`: the in-process gateway's request counts, for the challenger's error
+        rate; without one (a controller apart from its gateways) the error rate is unknown."""
         self.interval = interval
+        self.requests = requests
 
     def reconcile(self, ctx: Context) -> Result:
         world: World = ctx.extras["world"]
@@ -182,9 +188,18 @@ class DeployerController:
             now,
             champ.version,
             chal.version,
+            self._requests(chal.version, state),
         )
         obs, verdict = observe(spec, state, samples, now, approval)
         return ro.advance(state, spec.deployment, obs), verdict.to_dict() if verdict else None
+
+    def _requests(
+        self, version: str, state: ro.RolloutState
+    ) -> dict[str, tuple[float, float]] | None:
+        """(errors, total) per variant since this phase was first judged here."""
+        if self.requests is None:
+            return None
+        return self.requests.take((version, state.phase, state.step, state.phase_started_at))
 
     @staticmethod
     def _event(old: ro.RolloutState, new: ro.RolloutState) -> str:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -25,6 +25,9 @@ from tradeloop.project import Project
 from tradeloop.spec import Spec
 from tradeloop.store import jobs
 from tradeloop.store.tables import training_triggers
+
+if TYPE_CHECKING:
+    from tradeloop.training.run_metrics import TrainingMetrics
 
 Say = Callable[[str], None]
 
@@ -72,7 +75,12 @@ def _trigger_status(project: Project, name: str, key: str) -> str | None:
 
 
 def _train(
-    job: jobs.Job, base: Project, as_of: datetime | None, commit: str | None, say: Say
+    job: jobs.Job,
+    base: Project,
+    as_of: datetime | None,
+    commit: str | None,
+    say: Say,
+    metrics: TrainingMetrics | None = None,
 ) -> dict[str, Any]:
     spec, sha = spec_at(base, commit)
     if spec.name != job.pipeline:
@@ -97,7 +105,8 @@ def _train(
         actor="trainer",
         as_of=as_of,
         extra_tags=tags,
-        on_step=lambda s: say(f"step: {s}"),
+        on_step=lambda s: _step(s, say, metrics),
+        on_trial=metrics.trial if metrics is not None else None,
     )
     say(
         f"{'registered v' + result.version if result.version else 'gated'} in {result.seconds:.1f}s"
@@ -111,6 +120,12 @@ def _train(
     }
 
 
+def _step(name: str, say: Say, metrics: TrainingMetrics | None) -> None:
+    say(f"step: {name}")
+    if metrics is not None:
+        metrics.step(name)
+
+
 def run_job(
     spec_path: Path | None,
     *,
@@ -121,8 +136,10 @@ def run_job(
     commit: str | None,
     say: Say = _say,
     pipeline: str | None = None,
+    metrics: TrainingMetrics | None = None,
 ) -> dict[str, Any]:
-    """Run one job to its end; its outcome, or the error (already recorded as failed)."""
+    """Run one job to its end; its outcome, or the error (already recorded as failed).
+    `metrics` follows the training's phases, folds and trials (`--metrics-port`)."""
     when = parse_as_of(as_of)
     clock = OffsetClock(when) if when is not None else None
     base = Project.load(spec_path, clock, pipeline=pipeline)
@@ -140,7 +157,7 @@ def run_job(
         raise BadInput(f"job {job.id} is {job.status}, not queued: a job runs once")
     say(f"job {job.id} {job.pipeline} {job.trigger_key} attempt {job.attempt} pid {os.getpid()}")
     try:
-        result = _train(job, base, when, commit, say)
+        result = _train(job, base, when, commit, say, metrics)
     except TradeloopError as exc:
         jobs.finish(store, job.id, succeeded=False, exit_code=exc.exit_code, message=str(exc))
         raise

@@ -107,7 +107,7 @@ class MonitorController:
         g = self.gauges
         if g is None:
             return
-        g.set_drift(seen.drift)
+        g.set_drift_by_variant(seen.drift_by_variant)
         g.set_performance(seen.performance)
         g.set_alerts(rules, engine.open_alerts())
         if seen.slo is not None:

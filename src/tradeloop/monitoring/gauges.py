@@ -3,6 +3,10 @@
 Everything goes into an injected `CollectorRegistry` (no process-wide globals, like the
 gateway's metrics), so one process can serve both on `/metrics` and tests stay isolated.
 
+Drift series carry a `variant` label (champion, challenger: a bounded set, the deployer's two
+roles): each variant's own inputs against its version's reference profile. The challenger's
+are its canary rows or, while it is in shadow, its copies of live requests.
+
 A metric that has no value now (a version with no graded predictions yet, a feature the last
 drift run skipped) has its series *removed*, not set to 0 or NaN: Prometheus rules then see no
 data, and no data is not a reason to alert (the same rule the alert engine follows).
@@ -103,32 +107,33 @@ class MonitorGauges:
         r = registry
         self.drift_statistic = Gauge(
             "tradeloop_drift_statistic",
-            "Drift test statistic per feature (p-value for ks/chisquare/z, else a distance).",
-            ("model", "feature", "method"),
+            "Drift test statistic per variant and feature (p-value for ks/chisquare/z, else a "
+            "distance).",
+            ("model", "variant", "feature", "method"),
             registry=r,
         )
         self.drift_threshold = Gauge(
             "tradeloop_drift_threshold",
             "The threshold the feature's drift statistic is compared with.",
-            ("model", "feature", "method"),
+            ("model", "variant", "feature", "method"),
             registry=r,
         )
         self.drift_detected = Gauge(
             "tradeloop_drift_detected",
-            "1 when the feature's drift test says drifted, else 0.",
-            ("model", "feature"),
+            "1 when the feature's drift test says drifted for the variant's inputs, else 0.",
+            ("model", "variant", "feature"),
             registry=r,
         )
         self.drift_share = Gauge(
             "tradeloop_drift_share",
             "Share of tested features that drifted (the prediction column not counted).",
-            ("model",),
+            ("model", "variant"),
             registry=r,
         )
         self.dataset_drift = Gauge(
             "tradeloop_dataset_drift",
             "1 when the drifted share reaches the spec's drift.share.",
-            ("model",),
+            ("model", "variant"),
             registry=r,
         )
         self.perf = {
@@ -197,24 +202,31 @@ class MonitorGauges:
     # ------------------------------------------------------------------ setters
 
     def set_drift(self, report: Any) -> None:
-        """From a `drift.DriftReport`, or its `to_dict()`; None clears the drift series."""
+        """The champion's drift report (or its `to_dict()`); None clears the drift series."""
+        self.set_drift_by_variant({"champion": report} if report is not None else {})
+
+    def set_drift_by_variant(self, reports: Mapping[str, Any]) -> None:
+        """variant -> `drift.DriftReport` (or its `to_dict()`); a variant left out, or None,
+        has its series removed."""
         m = self.model
         stats: dict[tuple[str, ...], float] = {}
         thresholds: dict[tuple[str, ...], float] = {}
         detected: dict[tuple[str, ...], float] = {}
         share: dict[tuple[str, ...], float] = {}
         dataset: dict[tuple[str, ...], float] = {}
-        if report is not None:
+        for variant, report in reports.items():
+            if report is None:
+                continue
             d = report if isinstance(report, Mapping) else report.to_dict()
             for feature, col in d.get("columns", {}).items():
-                stats[(m, feature, col["method"])] = float(col["statistic"])
-                thresholds[(m, feature, col["method"])] = float(col["threshold"])
-                detected[(m, feature)] = 1.0 if col["drifted"] else 0.0
+                stats[(m, variant, feature, col["method"])] = float(col["statistic"])
+                thresholds[(m, variant, feature, col["method"])] = float(col["threshold"])
+                detected[(m, variant, feature)] = 1.0 if col["drifted"] else 0.0
             drift_share = alert_values(drift=d)["drift_share"]  # the alerts' own definition
             if drift_share is not None:
-                share[(m,)] = float(drift_share)
+                share[(m, variant)] = float(drift_share)
             if d.get("columns"):
-                dataset[(m,)] = 1.0 if d["dataset_drift"] else 0.0
+                dataset[(m, variant)] = 1.0 if d["dataset_drift"] else 0.0
         self._publish("drift_statistic", self.drift_statistic, stats)
         self._publish("drift_threshold", self.drift_threshold, thresholds)
         self._publish("drift_detected", self.drift_detected, detected)

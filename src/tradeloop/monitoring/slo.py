@@ -4,8 +4,10 @@ and the share of live rows whose inputs were outside the training range (`servin
 Latency comes from the prediction log (every live answer is there with its latency, so any
 process can compute it, not only the gateway's own). Errors never reach the prediction log, so
 the error rate comes from the gateway's request counter when the gateway runs in this process
-(`RequestWindow` turns the cumulative counter into per-window deltas); elsewhere it is unknown,
-and an unknown value never fires an alert.
+(`RequestWindow` turns the cumulative counter into per-window deltas, `RequestsSince` into
+counts since a mark such as a rollout phase's start); elsewhere it is unknown, and an unknown
+value never fires an alert nor rolls a canary back. `error_rates` is the one division of
+errors by requests, for the SLO alerts and the canary analysis alike.
 
 `slo_rules` turns `monitoring.slos` into alert rules, so an SLO breach fires and resolves like
 any other alert (named `slo_latency_p99_ms` and `slo_error_rate`).
@@ -28,7 +30,9 @@ from tradeloop.spec import AlertRule, SLOSpec
 __all__ = [
     "SLO_RULE_PREFIX",
     "RequestWindow",
+    "RequestsSince",
     "SloFigures",
+    "error_rates",
     "request_counts",
     "slo_figures",
     "slo_rules",
@@ -72,12 +76,46 @@ class RequestWindow:
             last, self._last = self._last, now
         if last is None:
             return {}
-        out = {}
-        for variant, (err, total) in now.items():
-            e0, t0 = last.get(variant, (0.0, 0.0))
-            if total - t0 > 0:
-                out[variant] = (err - e0, total - t0)
-        return out
+        return _deltas(now, last)
+
+
+class RequestsSince:
+    """Errors and totals per variant since the first `take(mark)` with this mark.
+
+    The deployer passes its rollout phase (version and start), so a canary step is judged on
+    the requests it served, not on the previous step's. The baseline lives in memory: after a
+    restart the phase's count starts again from the first look, never from the process start.
+    """
+
+    def __init__(self, counts: Callable[[], dict[str, tuple[float, float]]]) -> None:
+        self._counts = counts
+        self._mark: object = None
+        self._base: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, mark: object) -> dict[str, tuple[float, float]]:
+        now = self._counts()
+        with self._lock:
+            if mark != self._mark:
+                self._mark, self._base = mark, now
+            base = self._base
+        return _deltas(now, base)
+
+
+def _deltas(
+    now: dict[str, tuple[float, float]], last: dict[str, tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    out = {}
+    for variant, (err, total) in now.items():
+        e0, t0 = last.get(variant, (0.0, 0.0))
+        if total - t0 > 0:
+            out[variant] = (err - e0, total - t0)
+    return out
+
+
+def error_rates(counts: dict[str, tuple[float, float]], min_requests: int = 1) -> dict[str, float]:
+    """errors / requests per variant, for variants with at least `min_requests` requests."""
+    return {v: err / total for v, (err, total) in counts.items() if total >= min_requests}
 
 
 def slo_figures(
@@ -104,10 +142,7 @@ def slo_figures(
             if part.height:
                 flagged = part["out_of_range"].to_numpy().astype(bool)
                 anomalies[str(key[0])] = float(flagged.mean())
-    errors: dict[str, float] = {}
-    if requests is not None:
-        for variant, (err, total) in requests.take().items():
-            errors[variant] = err / total
+    errors = error_rates(requests.take()) if requests is not None else {}
     return SloFigures(latency, errors, counts, anomalies)
 
 

@@ -35,6 +35,8 @@ __all__ = [
     "extract",
     "head_sampled",
     "inject",
+    "parent_context",
+    "record_span",
     "recording",
     "shutdown_tracing",
     "span",
@@ -211,6 +213,40 @@ def recording() -> bool:
     if _tracer is None:
         return False
     return bool(_otel_trace().get_current_span().is_recording())
+
+
+def parent_context() -> Any:
+    """The current span as the parent of work finished later on another thread (shadow
+    scoring after the response); None when nothing records, so that work makes no span."""
+    if _tracer is None:
+        return None
+    trace = _otel_trace()
+    current = trace.get_current_span()
+    if not current.is_recording():
+        return None
+    return trace.set_span_in_context(current)
+
+
+def record_span(
+    name: str,
+    parent: Any,
+    start_ns: int,
+    end_ns: int,
+    error: BaseException | None = None,
+    **attributes: Any,
+) -> None:
+    """A finished child span of `parent` (from `parent_context`) over [start_ns, end_ns]:
+    one batched call scores copies of several requests, and each request's trace gets its
+    own span of it. Nothing when tracing is off or `parent` is None."""
+    t = _tracer
+    if t is None or parent is None:
+        return
+    attrs = {k: v for k, v in attributes.items() if v is not None}
+    s = t.start_span(name, context=parent, attributes=attrs, start_time=start_ns)
+    if error is not None:
+        s.record_exception(error)
+        s.set_status(_otel_trace().Status(_otel_trace().StatusCode.ERROR, str(error)))
+    s.end(end_time=end_ns)
 
 
 _trace_mod: Any = None

@@ -304,9 +304,10 @@ class Gateway:
         key: str,
         route: str,
     ) -> None:
+        parent = tracing.parent_context()  # the shadow span joins this request's trace
         same = [s for s in shadows if s.model.feature_names == names]
         if same:
-            self.shadow.submit(same, x, ts, request_id, key, route)
+            self.shadow.submit(same, x, ts, request_id, key, route, parent)
         for s in shadows:
             if s.model.feature_names == names:
                 continue
@@ -315,7 +316,7 @@ class Gateway:
             except ApiError:  # the request lacks a feature only the shadow uses
                 self.metrics.shadow_errors.inc()
                 continue
-            self.shadow.submit([s], xs, ts, request_id, key, route)
+            self.shadow.submit([s], xs, ts, request_id, key, route, parent)
 
     # ------------------------------------------------------------------ endpoint wrapper
 

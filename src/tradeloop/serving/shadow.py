@@ -2,7 +2,9 @@
 
 The client gets the live answer at once; a worker thread scores the copy and logs it with
 mode "shadow", so the monitor can compare the two on the same requests. A full queue skips
-the copy (counted) rather than slowing the live path.
+the copy (counted) rather than slowing the live path. A traced request's copy carries the
+request's span, and its `shadow.score` span is a child of it (the same trace), though it
+ends after the response.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +26,8 @@ from tradeloop.serving.predlog import PredictionLog, PredictionRecord
 
 log = logging.getLogger(__name__)
 
-_Job = tuple[Served, np.ndarray, datetime, str, str, str]
+# served, rows, time, request id, key, route, the request's span context (None: untraced)
+_Job = tuple[Served, np.ndarray, datetime, str, str, str, Any]
 
 
 class ShadowScorer:
@@ -56,13 +60,15 @@ class ShadowScorer:
         request_id: str,
         key: str,
         route: str,
+        parent: Any = None,
     ) -> None:
+        """Queue a copy for each shadow; `parent` is `tracing.parent_context()` of the request."""
         for served in shadows:
             if len(self._q) >= self.max_queue:
                 self.metrics.shadow_dropped.inc()
                 continue
             self._idle.clear()
-            self._q.append((served, x, ts, request_id, key, route))
+            self._q.append((served, x, ts, request_id, key, route, parent))
 
     def start(self) -> None:
         self._worker.start()
@@ -97,18 +103,22 @@ class ShadowScorer:
         served = jobs[0][0]
         model = served.model
         t0 = time.perf_counter()
+        start_ns = time.time_ns()
         x = np.concatenate([j[1] for j in jobs]) if len(jobs) > 1 else jobs[0][1]
-        with tracing.span(
-            "shadow.score",
-            **{"tradeloop.version": model.version, "tradeloop.variant": served.variant},
-        ):
+        error: BaseException | None = None
+        try:
             y = model.predict(x)
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            self._spans(jobs, start_ns, time.time_ns(), error, len(x))
         latency_ms = (time.perf_counter() - t0) * 1000.0 / len(jobs)
         self.metrics.observe_predictions(
             model.model_name, model.version, served.variant, "shadow", y
         )
         start = 0
-        for _, xj, ts, request_id, key, route in jobs:
+        for _, xj, ts, request_id, key, route, _ in jobs:
             n = len(xj)
             self.predlog.log(
                 PredictionRecord(
@@ -128,3 +138,25 @@ class ShadowScorer:
             )
             start += n
         self.scored += len(jobs)
+
+    @staticmethod
+    def _spans(
+        jobs: list[_Job], start_ns: int, end_ns: int, error: BaseException | None, rows: int
+    ) -> None:
+        """One `shadow.score` span in each traced request's trace, over the batched call."""
+        if tracing.tracer() is None:
+            return
+        for served, _x, _ts, request_id, _key, _route, parent in jobs:
+            tracing.record_span(
+                "shadow.score",
+                parent,
+                start_ns,
+                end_ns,
+                error,
+                **{
+                    "tradeloop.version": served.model.version,
+                    "tradeloop.variant": served.variant,
+                    "tradeloop.request_id": request_id,
+                    "tradeloop.batch_rows": rows,
+                },
+            )

@@ -26,8 +26,19 @@ class AnalysisSpec(SpecModel):
     alpha: float = Field(0.05, gt=0, lt=1)
     min_samples: int = Field(100, ge=1)
     failure_limit: int = Field(1, ge=0)
-    max_latency_p99_ms: float | None = Field(50.0, gt=0)
-    max_error_rate: float | None = Field(0.01, ge=0, le=1)
+    max_latency_p99_ms: float | None = Field(
+        50.0,
+        gt=0,
+        description="the challenger's p99 over the phase; this, not monitoring.slos, governs "
+        "the canary (a breach counts against failure_limit, then rolls it back)",
+    )
+    max_error_rate: float | None = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="the challenger's share of 5xx answers over the phase, from the gateway "
+        "in the deployer's process (unknown, so never a reason, elsewhere)",
+    )
     planned_samples: int | None = Field(
         None,
         ge=10,

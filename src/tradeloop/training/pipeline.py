@@ -98,10 +98,13 @@ def train(
     on_step: Step | None = None,
     extra_tags: dict[str, str] | None = None,
     registry: Registry | None = None,
+    on_trial: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Run the whole pipeline once. Registers a version only when every gate passes.
 
     `registry` defaults to the project's own; pass one to share its MLflow client.
+    `on_step(name)` runs as each step starts, `on_trial()` after each tuning trial
+    (progress display, `training.run_metrics`).
     """
     spec, store = project.spec, project.store
     phases = tracing.Phases(f"train {spec.name}", **{"tradeloop.pipeline": spec.name})
@@ -117,7 +120,7 @@ def train(
             reg = registry or Registry.for_project(project)
             recover(store, reg, spec.name, holder, actor)
             tags = {**(extra_tags or {}), HOLDER_TAG: holder}
-            return _train(project, reg, reason, actor, as_of, step, tags)
+            return _train(project, reg, reason, actor, as_of, step, tags, on_trial)
     except BaseException as exc:
         error = exc
         raise
@@ -160,6 +163,7 @@ def _train(
     as_of: datetime | None,
     step: Step,
     extra_tags: dict[str, str],
+    on_trial: Callable[[], None] | None = None,
 ) -> TrainResult:
     t0 = time.perf_counter()
     spec, store = project.spec, project.store
@@ -190,7 +194,7 @@ def _train(
         if spec.training.tuning.trials > 0:
             step("tuning")
             tuned = tune_in_training(
-                spec, project, registry, base, frame, folds, snap.hash, run_id, closes
+                spec, project, registry, base, frame, folds, snap.hash, run_id, closes, on_trial
             )
             tuning = tuned.doc
             base = base.with_params(**tuning["best_params"])

@@ -61,6 +61,7 @@ def tune_in_training(
     dataset_hash: str,
     parent_run: str,
     closes: pl.DataFrame,
+    on_trial: Callable[[], None] | None = None,
 ) -> TuningOutcome:
     """Optuna inside the training data only: inner walk-forward folds on the rows before the
     first out-of-sample block, so the reported fold metrics stay untouched by the search."""
@@ -93,6 +94,8 @@ def tune_in_training(
             run.log_params(dict(record.get("params") or {}))
             if record.get("value") is not None:
                 run.log_metrics({"objective": float(record["value"])})
+        if on_trial is not None:
+            on_trial()
 
     res = tune(
         base,
