@@ -237,3 +237,30 @@ def test_report_json_and_html(lite: Store, clock: SimulatedClock) -> None:
     )
     assert "error" in bad["drift"] and "drift could not be computed" in to_html(bad)
     eng.close()
+
+
+def test_a_fresh_process_has_delivery_and_performance_series_before_any_outcome(
+    lite: Store, clock: SimulatedClock
+) -> None:
+    """`tradeloop up` on a new project routes alerts only to the log and has no graded
+    outcome yet (they come a label horizon later); the rules' series must exist anyway."""
+    reg = CollectorRegistry()
+    g = MonitorGauges(reg, model="demo")
+    rules = [AlertRule(name="drift", metric="drift_share", op=">=", value=0.5)]
+    eng = AlertEngine(lite, clock, rules, labels={"model": "demo"})  # no webhooks: the log
+    g.watch_notifier(eng.notifier)
+    g.set_performance([], [("champion", "1")])
+    s = samples(reg)
+    sent = ("tradeloop_alert_notifications_total", (("result", "sent"), ("route", "log")))
+    assert s[sent] == 0.0
+    hit = (
+        "tradeloop_perf_hit_rate",
+        (("model", "demo"), ("variant", "champion"), ("version", "1")),
+    )
+    assert np.isnan(s[hit])  # "not known yet", which no comparison fires on
+
+    eng.evaluate({"drift_share": 0.9})  # fires (no `for`): one line on the log route
+    assert samples(reg)[sent] == 1.0
+    g.set_performance(performance(), [("champion", "1")])  # graded now: real values replace NaN
+    graded = [v for (n, _), v in samples(reg).items() if n == "tradeloop_perf_hit_rate"]
+    assert graded and not any(np.isnan(v) for v in graded)

@@ -380,17 +380,13 @@ def _print_status(doc: dict[str, Any]) -> None:
 def _print_split_check(v: dict[str, Any]) -> None:
     """The realized request share and both sample-ratio checks of the last analysis."""
     reqs = v.get("requests") or (0, 0)
-    if not sum(reqs):
-        return
-
-    def p(x: float | None) -> str:
-        return "n/a (too few)" if x is None else f"{x:.3g}"
-
-    out.print(
-        f"  challenger got {100 * reqs[1] / sum(reqs):.3g}% of {sum(reqs)} scored requests;"
-        f" sample-ratio p: requests {p(v.get('srm_requests_p_value'))},"
-        f" units {p(v.get('srm_units_p_value'))}"
-    )
+    if sum(reqs):
+        keys = ("srm_requests_p_value", "srm_units_p_value")
+        p = {k: "n/a" if v.get(k) is None else f"{v[k]:.3g}" for k in keys}
+        out.print(
+            f"  challenger got {100 * reqs[1] / sum(reqs):.3g}% of {sum(reqs)} scored requests;"
+            f" sample-ratio p: requests {p[keys[0]]}, units {p[keys[1]]}"
+        )
 
 
 def _print_controllers(controllers: list[dict[str, Any]]) -> None:

@@ -108,7 +108,8 @@ class MonitorController:
         if g is None:
             return
         g.set_drift_by_variant(seen.drift_by_variant)
-        g.set_performance(seen.performance)
+        champ = seen.champion
+        g.set_performance(seen.performance, [("champion", champ.version)] if champ else [])
         g.set_alerts(rules, engine.open_alerts())
         if seen.slo is not None:
             g.set_slo(seen.slo)

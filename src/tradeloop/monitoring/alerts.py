@@ -277,6 +277,7 @@ class AlertEngine:
         for route in routes:
             if route == LOG_ROUTE:
                 log_transition(t)
+                self.notifier.logged()
             else:
                 self.notifier.send(route, alert_payload(t, route), key=dedupe_key(t))
 

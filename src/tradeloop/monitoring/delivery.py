@@ -33,6 +33,8 @@ import httpx
 from tradeloop.background import Worker
 from tradeloop.spec import WebhookRoute
 
+LOGGED = "log"  # the log route's name (routes.LOG_ROUTE)
+
 __all__ = ["Notifier", "RouteStats"]
 
 log = logging.getLogger("tradeloop.monitoring.routes")
@@ -185,7 +187,8 @@ class Notifier:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_queue = max_queue
-        self._stats = {name: RouteStats() for name in self.webhooks}
+        # the log route too, so every process has the delivery series from its first scrape
+        self._stats = {name: RouteStats() for name in (LOGGED, *self.webhooks)}
         self._routes: dict[str, _Route] = {}
         self._lock = threading.Lock()
         self._done = threading.Condition(threading.Lock())
@@ -245,6 +248,10 @@ class Notifier:
             r.worker.stop(timeout=max(1.0, r.spec.timeout.total_seconds() + 1))
             r.drain()  # anything still pending is given up on (closing) and counted
             r.client.close()
+
+    def logged(self) -> None:
+        """Count one notification written to the log route (it cannot fail or retry)."""
+        self._count(LOGGED, sent=1, attempts=1)
 
     def stats(self) -> dict[str, RouteStats]:
         with self._lock:

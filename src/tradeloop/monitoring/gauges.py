@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -233,9 +234,21 @@ class MonitorGauges:
         self._publish("drift_share", self.drift_share, share)
         self._publish("dataset_drift", self.dataset_drift, dataset)
 
-    def set_performance(self, metrics: Iterable[PerformanceMetrics]) -> None:
-        """One series per (variant, version) graded now; None metrics are left absent."""
+    def set_performance(
+        self, metrics: Iterable[PerformanceMetrics], serving: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """One series per (variant, version) graded now; None metrics are left absent.
+
+        `serving`: (variant, version) pairs that answer now. One with no graded outcome yet
+        (a fresh model: outcomes arrive a label horizon later) gets NaN, "not known yet", so
+        its series exist from the first evaluation and a rule comparing them stays quiet."""
         values: dict[str, dict[tuple[str, ...], float]] = {k: {} for k in _PERF}
+        metrics = list(metrics)
+        graded = {(pm.variant, pm.model_version) for pm in metrics}
+        for variant, version in serving:
+            if (variant, version) not in graded:
+                for k in _PERF:
+                    values[k][(self.model, variant, version)] = math.nan
         for pm in metrics:
             labels = (self.model, pm.variant, pm.model_version)
             for k, (attr, _) in _PERF.items():

@@ -18,7 +18,7 @@ from typing import Any
 
 from tradeloop.clock import utc
 from tradeloop.monitoring.alert_rules import Transition
-from tradeloop.monitoring.delivery import Notifier, RouteStats
+from tradeloop.monitoring.delivery import LOGGED, Notifier, RouteStats
 
 __all__ = [
     "LOG_ROUTE",
@@ -31,7 +31,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LOG_ROUTE = "log"
+LOG_ROUTE = LOGGED
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt for an alert still firing
 _COLORS = {"firing": {"critical": "#d32f2f", "warning": "#f9a825", "info": "#1976d2"}}
 _RESOLVED_COLOR = "#2e7d32"
