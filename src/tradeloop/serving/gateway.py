@@ -281,15 +281,16 @@ class Gateway:
         bounds = model.bounds
         if bounds is None:
             return None
-        d = bounds.distance(x)
-        far = d.max(axis=1)
-        flags: np.ndarray = far > 0
         self._rows_checked.inc(len(x))
-        if flags.any():
-            self._rows_out_of_range.inc(int(flags.sum()))
+        flags = bounds.outside(x)
+        if flags is None:
+            return np.zeros(len(x), bool)
+        self._rows_out_of_range.inc(int(flags.sum()))
         limit = self.serving.refuse_beyond
-        if limit is not None and bool((far > limit).any()):
-            raise ApiError(422, bounds.describe(d, limit))
+        if limit is not None:
+            d = bounds.distance(x)
+            if bool((d > limit).any()):
+                raise ApiError(422, bounds.describe(d, limit))
         return flags
 
     def _shadow(

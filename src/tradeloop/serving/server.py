@@ -167,7 +167,7 @@ def uvicorn_config(app: Starlette, host: str, port: int, **overrides: object) ->
     }
     gw = getattr(app.state, "gateway", None)
     if isinstance(gw, Gateway) and isinstance(http, str) and http in ("httptools", "h11"):
-        kwargs.update(connection_options(gw.serving, http))
+        kwargs.update(connection_options(gw.serving, http, app))
     kwargs.update(overrides)
     return uvicorn.Config(app, **kwargs)  # type: ignore[arg-type]  # kwargs: dict[str, object]
 

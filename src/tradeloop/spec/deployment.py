@@ -86,6 +86,11 @@ class ServingSpec(SpecModel):
         "sticky_key is symbol); others are hashed",
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    fast_lane: bool = Field(
+        True,
+        description="answer small prediction requests from the HTTP parser in one write, "
+        "skipping the ASGI cycle (off: every request through uvicorn's ASGI path)",
+    )
     header_timeout: float = Field(
         10.0, gt=0, description="seconds a client has to send a request's headers (slowloris)"
     )
