@@ -88,21 +88,24 @@ _NUMBER_TYPES = frozenset({float, int})
 
 
 def _bulk_rows(rows: list[Any], width: int) -> np.ndarray | None:
-    """`number_rows` for many rows, checked in C-level passes (type sets through `map`,
-    range and finiteness in numpy): 1,000 rows of 8 took 620 us against the per-value loop's
-    750 us (same loaded machine); `np.array` from lists is most of what is left. None: some
-    value is wrong, and the per-value loop names it."""
-    if set(map(type, rows)) != {list} or set(map(len, rows)) != {width}:
+    """`number_rows` for many rows, checked in C-level passes over the flattened values
+    (their type set through `map`, then range and finiteness in numpy): 1,000 rows of 9 took
+    500 us against 700 us checking row by row (interleaved runs, same loaded machine), and
+    `np.array` alone 320 us. None: some value is wrong, and the per-value loop names it."""
+    if set(map(type, rows)) != {list}:
         return None
-    if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:  # bool, str, None: no
+    flat = list(chain.from_iterable(rows))
+    if len(flat) != len(rows) * width or set(map(len, rows)) != {width}:
+        return None
+    if not set(map(type, flat)) <= _NUMBER_TYPES:  # bool, str, None: no
         return None
     try:
-        x = np.array(rows, dtype=np.float64)
+        x = np.fromiter(flat, np.float64, len(flat))
     except (OverflowError, ValueError):
         return None
     if not np.isfinite(x).all() or float(np.abs(x).max()) > _F32_MAX:
         return None
-    return x.astype(np.float32)
+    return x.reshape(len(rows), width).astype(np.float32)
 
 
 def number_column(values: Any, what: str) -> list[float]:
