@@ -22,6 +22,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -115,6 +117,49 @@ def run_client(address: str, body: bytes, streams: int, duration: float) -> dict
     ).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
+
+
+def run_h2load(address: str, body: bytes, streams: int, duration: float) -> dict[str, Any]:
+    """The same call from h2load (nghttp2's native HTTP/2 load tool; Debian `nghttp2-client`):
+    one connection, `streams` concurrent streams, the gRPC-framed body. h2load sees HTTP
+    statuses only, not gRPC's trailers, so the answer itself is checked by the Python client's
+    first call; latencies come from its per-request log."""
+    with tempfile.TemporaryDirectory() as t:
+        frame, log = Path(t) / "body", Path(t) / "log"
+        frame.write_bytes(b"\x00" + len(body).to_bytes(4, "big") + body)
+        out = subprocess.run(
+            [
+                "h2load",
+                "-c1",
+                f"-m{streams}",
+                f"-D{duration:.0f}",
+                "--warm-up-time=1",
+                "-d",
+                str(frame),
+                "-H",
+                "content-type: application/grpc",
+                "-H",
+                "te: trailers",
+                f"--log-file={log}",
+                f"http://{address}{INFER}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        ).stdout
+        rows = [line.split("\t") for line in log.read_text().splitlines() if line.strip()]
+    ok = np.array([int(r[2]) for r in rows if r[1] == "200"], dtype=np.float64) / 1000.0
+    m = re.search(r"finished in ([\d.]+)(s|ms)", out)
+    elapsed = float(m.group(1)) * (1.0 if m and m.group(2) == "s" else 1e-3) if m else duration
+    return {
+        "rps": len(ok) / elapsed,
+        "p50": float(np.percentile(ok, 50)) if len(ok) else float("nan"),
+        "p90": float(np.percentile(ok, 90)) if len(ok) else float("nan"),
+        "p99": float(np.percentile(ok, 99)) if len(ok) else float("nan"),
+        "max": float(ok.max()) if len(ok) else float("nan"),
+        "errors": len(rows) - len(ok),
+        "calls": max(len(rows), 1),
+    }
 
 
 # ------------------------------------------------------------------------------ the servers
@@ -251,6 +296,12 @@ def main() -> None:
                     r = run_client(f"127.0.0.1:{port}", body, streams, duration)
                     r["cpu_us"] = (cpu_seconds(proc.pid) - cpu0) / r["calls"] * 1e6
                     results[f"{name} [{streams}]"] = r
+                if shutil.which("h2load"):
+                    cpu0 = cpu_seconds(proc.pid)
+                    h = run_h2load(f"127.0.0.1:{port}", body, args.streams, duration)
+                    h["cpu_us"] = (cpu_seconds(proc.pid) - cpu0) / h["calls"] * 1e6
+                    h["first"] = r["first"]
+                    results[f"{name} [h2load {args.streams}]"] = h
             finally:
                 stop(proc)
         import onnxruntime as ort
@@ -272,6 +323,12 @@ def main() -> None:
     print("CPU us/req: the server process's user+system CPU per call, warm-up included")
     ours = results[f"tradeloop serve --grpc-port [{args.streams}]"]
     ref = results[f"bare grpc.aio + onnxruntime [{args.streams}]"]
+    native = results.get(f"tradeloop serve --grpc-port [h2load {args.streams}]")
+    if native is not None:
+        print(
+            f"h2load (native client): tradeloop gRPC p99 {native['p99']:.2f} ms at "
+            f"{args.streams} streams (target <= 2 ms)"
+        )
     print(
         f"\ntradeloop gRPC p99 {ours['p99']:.2f} ms at {args.streams} streams (target <= 2 ms); "
         f"{ours['rps'] / ref['rps']:.2f}x the bare server's req/s, "
