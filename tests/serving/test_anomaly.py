@@ -115,3 +115,22 @@ def test_bounds_distance() -> None:
     assert d[0, 1] == 0 and d[0, 2] == 0  # unknown feature unbounded; NaN is missing
     assert d[1, 2] == pytest.approx(2.0, rel=1e-3)
     assert FeatureBounds.from_profile(None, ["ret_1"]) is None
+
+
+def test_outside_flags_exactly_the_rows_distance_puts_beyond_the_range() -> None:
+    """The request path's quick check agrees with `distance` row for row: NaN is no
+    anomaly, a value on a bound is inside, and all-inside answers None."""
+    b = FeatureBounds.from_profile(PROFILE, ["ret_1", "ret_5", "vol_20"])
+    assert b is not None
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 0.04, size=(500, 3)).astype(np.float32)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[3] = b.hi  # on the bounds
+    x[4] = b.lo
+    flags = b.outside(x)
+    assert flags is not None and flags.dtype == bool and flags.shape == (500,)
+    assert flags.tolist() == (b.distance(x).max(axis=1) > 0).tolist()
+    assert not flags[3] and not flags[4]
+    inside = np.clip(x, b.lo, b.hi)
+    assert b.outside(inside) is None
+    assert b.outside(np.full((2, 3), np.nan, np.float32)) is None
