@@ -69,11 +69,12 @@ class FeatureBounds:
 
     def outside(self, x: np.ndarray) -> np.ndarray | None:
         """[N] whether any of a row's values lies outside the range (NaN does not), or None
-        when none does: the common case, settled in three numpy calls where `distance` needs
-        eight (one row of 9: 5.4 us against 12 us, the same loaded machine)."""
+        when none does: the common case, settled in two comparisons and a byte scan of the
+        boolean mask (one row of 9: 3.4 us, where `distance` and a max took 12 us and
+        `mask.any()` alone 1.4 us of it, the same loaded machine)."""
         bad: np.ndarray = x < self.lo
         bad |= x > self.hi
-        if not bad.any():
+        if b"\x01" not in bad.tobytes():
             return None
         return np.asarray(bad.any(axis=1))
 
