@@ -172,3 +172,31 @@ def test_bad_output_parameters(
     doc["parameters"] = params
     r = client.post(PATH, json=doc)
     assert r.status_code == 400 and words in r.json()["error"], r.text
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_binary_fp32_nan_or_infinite_is_refused_naming_the_tensor(
+    client: httpx.Client, value: float
+) -> None:
+    x = X.copy()
+    x[0, 1] = value
+    tensor = {"name": "input", "shape": [1, 3], "datatype": "FP32"}
+    body, headers = binary_request(
+        [{**tensor, "parameters": {"binary_data_size": 12}}], x.tobytes()
+    )
+    r = client.post(PATH, content=body, headers=headers)
+    assert r.status_code == 400, r.text
+    assert "input 'input'" in r.json()["error"] and "NaN and infinite" in r.json()["error"]
+
+
+def test_binary_fp32_near_the_float32_limit_is_scored(client: httpx.Client) -> None:
+    """Finite values whose sum overflows float32 are not refused for it."""
+    big = np.finfo(np.float32).max
+    x = np.array([[big, big, -1.0]], dtype=np.float32)
+    tensor = {"name": "input", "shape": [1, 3], "datatype": "FP32"}
+    body, headers = binary_request(
+        [{**tensor, "parameters": {"binary_data_size": 12}}], x.tobytes()
+    )
+    r = client.post(PATH, content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"] == [pytest.approx(1.0)]

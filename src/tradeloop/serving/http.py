@@ -89,6 +89,23 @@ class JSONResponse(Response):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+class RawResponse(Response):
+    """Bytes with their headers given as ASGI pairs, skipping Starlette's generic header
+    building (a binary v2 answer's extra header went through it on every request)."""
+
+    def __init__(
+        self, body: bytes, media_type: bytes, headers: list[tuple[bytes, bytes]], status: int = 200
+    ) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", media_type),
+            *headers,
+        ]
+
+
 def error_body(exc: ApiError, style: str) -> dict[str, Any]:
     if style == "v2":
         return {"error": exc.message}

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from tradeloop.serving.context import Ctx
 from tradeloop.serving.explain import Explanations, wants
 from tradeloop.serving.gateway import Gateway, Scored, inline, off_loop, ok
-from tradeloop.serving.http import JSON, ApiError, media_type, parse_json, read_body
+from tradeloop.serving.http import JSON, ApiError, RawResponse, media_type, parse_json, read_body
 from tradeloop.serving.models import Served
 from tradeloop.serving.protocol import (
     Base,
@@ -45,6 +45,8 @@ PLATFORM = "onnxruntime_onnx"
 BINARY = "application/octet-stream"
 HEADER_LENGTH = "inference-header-content-length"
 EXTENSIONS = ["binary_tensor_data"]
+_BINARY_BYTES = BINARY.encode()
+_HEADER_LENGTH_BYTES = HEADER_LENGTH.encode()
 __all__ = ["NUMERIC", "Binary", "V2Protocol", "factory", "flat_numbers", "parse_infer"]
 
 
@@ -110,7 +112,8 @@ def answer(
     data = y.astype("<f4", copy=False).tobytes()
     out["parameters"] = {"binary_data_size": len(data)}
     head = orjson.dumps(body)
-    return Response(head + data, media_type=BINARY, headers={HEADER_LENGTH: str(len(head))})
+    length = str(len(head)).encode("latin-1")
+    return RawResponse(head + data, _BINARY_BYTES, [(_HEADER_LENGTH_BYTES, length)])
 
 
 NAME = "v2"
