@@ -182,7 +182,8 @@ def test_a_killed_worker_is_restarted_with_the_online_state(
     for _ in range(20):
         assert httpx.post(w.url + "/invocations", json=BODY).status_code == 200
     metrics = httpx.get(w.url + "/metrics").text
-    assert total(metrics, "/invocations") == 20  # the dead worker's counts are kept (none)
+    assert total(metrics, "/invocations") == 20
+    assert "tradeloop_ready 1.0" in metrics  # livemin: the dead worker's 1 no longer counts
     assert w.stop() == 0
 
 
@@ -238,3 +239,23 @@ def test_workers_that_cannot_start_fail_with_a_message(
     w = start(2, wait=False)
     assert w.proc.wait(60) != 0
     assert "before it served" in w.log()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+
+
+def test_workers_stop_when_the_supervisor_is_killed(start: Callable[..., Workers]) -> None:
+    w = start(2)
+    pids = [x["pid"] for x in w.status()]
+    w.proc.kill()  # no graceful stop from the supervisor: each worker sees it gone
+    w.proc.wait(10)
+    deadline = time.monotonic() + 20
+    while not all(_gone(p) for p in pids):
+        assert time.monotonic() < deadline, "a worker outlived its supervisor"
+        time.sleep(0.1)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(w.url + "/healthz")

@@ -97,13 +97,22 @@ def _worker_main(
     config = uvicorn_config(cast("Starlette", app), plan.host, plan.port, **plan.options)
     server = GracefulServer(config)
 
-    def tell_when_started() -> None:
+    parent = os.getppid()
+
+    def watch() -> None:
+        """Tell the supervisor once serving; stop gracefully if the supervisor dies (killed:
+        nobody would stop this worker, which holds the port)."""
         while not server.started and not server.should_exit:
             time.sleep(0.02)
         if server.started:
             ready.send(os.getpid())
+        while not server.should_exit:
+            if os.getppid() != parent:
+                log.error("worker %d: the supervisor is gone; stopping", info.index)
+                server.should_exit = True
+            time.sleep(0.5)
 
-    threading.Thread(target=tell_when_started, daemon=True).start()
+    threading.Thread(target=watch, name="worker-watch", daemon=True).start()
     server.run(sockets=[shared])
     if not server.started:
         sys.exit(3)  # the lifespan failed: uvicorn logged why
