@@ -131,6 +131,8 @@ def test_two_workers_answer_and_metrics_add_up(start: Callable[..., Workers]) ->
         metrics = httpx.get(w.private(i) + "/metrics").text
         assert total(metrics, "/invocations") == k
         assert "tradeloop_ready 1.0" in metrics
+        count = re.search(r"^tradeloop_prediction_value_count{[^}]*} (\S+)$", metrics, re.M)
+        assert count is not None and float(count.group(1)) == k
     assert w.stop() == 0  # graceful: every prediction-log record is written
     files = list((w.root / "state" / "predictions").rglob("*.parquet"))
     assert {re.search(r"part-(gw-w\d)-", f.name).group(1) for f in files} == {"gw-w0", "gw-w1"}  # type: ignore[union-attr]

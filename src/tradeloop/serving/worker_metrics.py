@@ -12,6 +12,7 @@ values, no file writes on the request path.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import shutil
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest, multiprocess
+
+from tradeloop.serving.bulk_histogram import SMALL
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -87,7 +90,8 @@ class MultiprocessBulkHistogram:
         registry: CollectorRegistry | None = None,
     ) -> None:
         self._hist = Histogram(name, documentation, labelnames, buckets=buckets, registry=registry)
-        self._bounds = np.asarray([float(b) for b in buckets if np.isfinite(b)], np.float64)
+        self._list = [float(b) for b in buckets if np.isfinite(b)]
+        self._bounds = np.asarray(self._list, np.float64)
         self._children: dict[tuple[str, ...], Histogram] = {}
 
     def observe(self, labels: tuple[str, ...], values: np.ndarray | Sequence[float]) -> None:
@@ -95,6 +99,14 @@ class MultiprocessBulkHistogram:
         child = self._children.get(labels)
         if child is None:
             child = self._children[labels] = self._hist.labels(*labels)
+        buckets = child._buckets  # non-cumulative counts, one value per bucket
+        if len(values) < SMALL:  # a bisect each beats numpy's call overhead
+            for v in values:
+                v = float(v)
+                if v == v:
+                    buckets[bisect.bisect_left(self._list, v)].inc(1)
+                    child._sum.inc(v)
+            return
         arr = np.asarray(values, np.float64).reshape(-1)
         arr = arr[~np.isnan(arr)]
         if not len(arr):
@@ -102,7 +114,6 @@ class MultiprocessBulkHistogram:
         per_bucket = np.bincount(
             np.searchsorted(self._bounds, arr, side="left"), minlength=len(self._bounds) + 1
         )
-        buckets = child._buckets  # non-cumulative counts, one value per bucket
         for i, c in enumerate(per_bucket.tolist()):
             if c:
                 buckets[i].inc(c)
