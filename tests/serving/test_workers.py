@@ -261,3 +261,20 @@ def test_workers_stop_when_the_supervisor_is_killed(start: Callable[..., Workers
         time.sleep(0.1)
     with pytest.raises(httpx.ConnectError):
         httpx.get(w.url + "/healthz")
+
+
+def test_grpc_is_served_by_worker_zero_only(start: Callable[..., Workers], tmp_path: Path) -> None:
+    import tritonclient.grpc as tc
+    from tests.net import free_port
+
+    port = free_port()
+    (tmp_path / "grpc_port").write_text(str(port))
+    w = start(2)  # worker 1 does not try the port (it would fail: it is not shared)
+    with tc.InferenceServerClient(f"127.0.0.1:{port}") as client:
+        assert client.is_server_live()
+        x = np.array([ROW], np.float32)
+        inp = tc.InferInput("input", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        out = client.infer("demo", [inp]).as_numpy("prediction")
+    assert float(out[0]) == pytest.approx(expected(W1), rel=1e-5)
+    assert w.stop() == 0

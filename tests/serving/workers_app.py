@@ -3,7 +3,7 @@
     python workers_app.py ROOT N    # N workers on a free port, written to ROOT/port
 
 ROOT/workers.json says which worker is serving (pid, private port); with ROOT/fail present,
-every worker fails to start.
+every worker fails to start; ROOT/grpc_port asks for gRPC on that port.
 
 Models (`demo` v1 and v2) in ROOT/models, the store ROOT/db.sqlite, state ROOT/state, the
 trading endpoints on (the default spec's features).
@@ -43,6 +43,7 @@ def build(root: str) -> Any:
         poll_interval=0.05,
         predlog_flush_interval=0.05,
         gateway_id="gw",
+        grpc_port=int(grpc.read_text()) if (grpc := base / "grpc_port").exists() else None,
     )
 
 
