@@ -7,9 +7,10 @@ a request sent while the worker restarts waits in the backlog). A `POST .../v1/b
 shared port is applied here first; when it succeeded, the same body and headers (the token
 too: a sibling checks it again) go to every sibling's private port, and the client gets its
 answer once they all answered, so a signal read from any worker afterwards sees the bar. A
-resend is safe: a bar not after its symbol's last one is skipped. A sibling that does not
-answer within `FORWARD_TIMEOUT` is logged and counted (`tradeloop_gateway_errors_total
-{where="worker_forward"}`); the bar stays applied where it was.
+resend is safe (a bar not after its symbol's last one is skipped), so a forward whose kept-alive
+connection broke is sent once more. A sibling that does not answer within `FORWARD_TIMEOUT` is
+logged and counted (`tradeloop_gateway_errors_total{where="worker_forward"}`); the bar stays
+applied where it was.
 
 A restarted worker first copies a live sibling's online state (`GET STATE_PATH` on its private
 port) instead of trusting the saved file, which only worker 0 writes and only every few
@@ -46,6 +47,7 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+_STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 _HOP = {b"host", b"content-length", b"connection", b"transfer-encoding", b"keep-alive"}
 
 
@@ -140,7 +142,10 @@ class Siblings:
             assert self._client is not None
             url = f"http://127.0.0.1:{port}{target}"
             try:
-                r = await self._client.post(url, content=body, headers=headers)
+                try:
+                    r = await self._client.post(url, content=body, headers=headers)
+                except _STALE:  # a kept-alive connection the sibling had closed
+                    r = await self._client.post(url, content=body, headers=headers)
                 if r.status_code != 200:
                     raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
             except (httpx.HTTPError, RuntimeError) as exc:
