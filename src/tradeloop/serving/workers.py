@@ -164,8 +164,8 @@ class _Supervisor:
         while not self.stopping:
             waits: list[Any] = []
             for s in self.slots:
-                assert s.process is not None
-                waits.append(s.process.sentinel)
+                if s.process is not None:
+                    waits.append(s.process.sentinel)
                 if not s.started and s.ready is not None:
                     waits.append(s.ready)
             wait(waits, timeout=0.5)
@@ -175,7 +175,8 @@ class _Supervisor:
 
     def _check(self, slot: _Slot) -> None:
         process = slot.process
-        assert process is not None
+        if process is None:
+            return
         index = slot.info.index
         if not slot.started and slot.ready is not None and slot.ready.poll():
             try:
@@ -190,11 +191,14 @@ class _Supervisor:
                 log.error("worker %d did not start within %.0f s", index, self.plan.start_timeout)
                 process.kill()
             return
-        assert process.pid is not None
-        worker_metrics.mark_dead(process.pid, self.metrics_dir)
+        pid = process.pid
+        assert pid is not None
+        worker_metrics.mark_dead(pid, self.metrics_dir)
         if self.stopping:  # a stop signal reached the worker first (Ctrl-C: the whole group)
             return
         code = process.exitcode
+        process.close()
+        slot.process = None
         if slot.ready is not None:
             slot.ready.close()
         if not slot.started:
@@ -204,9 +208,7 @@ class _Supervisor:
                     f"gateway worker {index} exited with code {code} before it served "
                     f"(failure {slot.failures}); its error is logged above"
                 )
-        log.warning(
-            "worker %d (pid %d) exited with code %s; restarting it", index, process.pid, code
-        )
+        log.warning("worker %d (pid %d) exited with code %s; restarting it", index, pid, code)
         time.sleep(min(0.2 * 2**slot.failures, 10.0))
         slot.info = replace(slot.info, catch_up=True)
         self.start(slot)
