@@ -89,7 +89,11 @@ def start(
 
     def _start(n: int = 2, wait: bool = True) -> Workers:
         err = (tmp_path / "err.log").open("wb")
-        proc = subprocess.Popen([sys.executable, str(APP), str(tmp_path), str(n)], stderr=err)
+        proc = subprocess.Popen(  # TMPDIR: a killed supervisor's metrics folder stays here
+            [sys.executable, str(APP), str(tmp_path), str(n)],
+            stderr=err,
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+        )
         deadline = time.monotonic() + 30
         while not (tmp_path / "port").exists() and proc.poll() is None:
             assert time.monotonic() < deadline
@@ -102,8 +106,10 @@ def start(
         return w
 
     yield _start
-    for w in started:
-        if w.proc.poll() is None:
+    for w in started:  # a failed test too: a graceful stop, so no worker outlives the test
+        try:
+            w.stop()
+        except subprocess.TimeoutExpired:
             w.proc.kill()
             w.proc.wait(10)
     store.close()
@@ -261,6 +267,15 @@ def test_workers_stop_when_the_supervisor_is_killed(start: Callable[..., Workers
         time.sleep(0.1)
     with pytest.raises(httpx.ConnectError):
         httpx.get(w.url + "/healthz")
+    # its metrics folder is left behind (nobody ran the supervisor's cleanup)
+    assert len(list(w.root.glob("tradeloop-metrics-*"))) == 1
+
+
+def test_a_graceful_stop_removes_the_metrics_folder(start: Callable[..., Workers]) -> None:
+    w = start(2)
+    assert len(list(w.root.glob("tradeloop-metrics-*"))) == 1
+    assert w.stop() == 0
+    assert list(w.root.glob("tradeloop-metrics-*")) == []
 
 
 def test_grpc_is_served_by_worker_zero_only(start: Callable[..., Workers], tmp_path: Path) -> None:
