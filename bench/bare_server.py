@@ -5,10 +5,12 @@ uvicorn with uvloop and httptools, no access log. `bench/serving.py` runs it bes
 gateway on the same model and body.
 
     .venv/bin/python bench/bare_server.py MODEL.onnx PORT
+    BARE_WORKERS=2 .venv/bin/python bench/bare_server.py MODEL.onnx PORT  # uvicorn's workers
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -41,9 +43,19 @@ def make_app(model: str) -> Starlette:
     )
 
 
+def app_from_env() -> Starlette:
+    """For uvicorn's workers, which import the app by name in each process."""
+    return make_app(os.environ["BARE_MODEL"])
+
+
 if __name__ == "__main__":
+    workers = int(os.environ.get("BARE_WORKERS", "1"))
+    os.environ["BARE_MODEL"] = sys.argv[1]
     uvicorn.run(
-        make_app(sys.argv[1]),
+        make_app(sys.argv[1]) if workers == 1 else "bare_server:app_from_env",
+        factory=workers > 1,
+        workers=workers,
+        app_dir=os.path.dirname(os.path.abspath(__file__)),
         host="127.0.0.1",
         port=int(sys.argv[2]),
         loop="uvloop",

@@ -13,6 +13,7 @@ errors, >= 400,000 rows/s.
     .venv/bin/python bench/serving.py [--duration 10] [--quick] [--no-mlflow] [--profile]
     .venv/bin/python bench/serving.py --tracing [--quick]   # tracing off vs 1% sampled
     .venv/bin/python bench/serving.py --batching [--quick]  # c=64, serving.batching off/on
+    .venv/bin/python bench/serving.py --workers 2 [--quick] # 1 and 2 gateway workers vs bare
 
 `--profile` runs the gateway once more under cProfile through a single-row wrk run and
 prints where the time per request goes. Needs wrk (Debian package `wrk`).
@@ -274,6 +275,12 @@ def main() -> None:
         action="store_true",
         help="only: 1 row at 64 connections, serving.batching off and on, beside the bare server",
     )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="only: 1 row with 1 and N workers (serve --workers N), beside the bare server's",
+    )
     args = ap.parse_args()
     duration = 3 if args.quick else args.duration
     if shutil.which("wrk") is None:
@@ -296,6 +303,12 @@ def main() -> None:
             str(BENCH / "bare_server.py"),
             str(onnx_file(env, tmp)),
         ]
+        if args.workers:
+            from bench_workers import workers_rows
+
+            tools = (wrk, run_server, free_port, stop)
+            workers_rows(root, env, payload["one"][0], duration, bare_cmd, args.workers, tools)
+            return
         if args.batching:
             from bench_batching import batching_rows
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradeloop.cli import demo_cmds, project_cmds, run_cmds, train_cmds
+from tradeloop.cli import demo_cmds, project_cmds, run_cmds, serve_cmds, train_cmds
 from tradeloop.cli.audit_cmds import audit_app
 from tradeloop.cli.data_cmds import data_app
 from tradeloop.cli.deploy_cmds import deploy
@@ -30,6 +30,7 @@ app.add_typer(job_app, name="job")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(tokens_app, name="tokens")
 demo_cmds.register(app)
+serve_cmds.register(app)
 run_cmds.register(app)
 app.command()(deploy)
 

@@ -19,7 +19,6 @@ from tradeloop.cli._common import (
     load_projects,
     out,
 )
-from tradeloop.errors import BadInput
 
 if TYPE_CHECKING:
     from tradeloop.control.assembly import Process
@@ -87,53 +86,6 @@ def _serve_gateway(proc: Process, host: str, port: int, **tls: Any) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
-    def serve(
-        spec: SpecOpt = None,
-        pipeline: PipelineOpt = None,
-        host: HostOpt = "127.0.0.1",
-        port: PortOpt = 8080,
-        grpc_port: GrpcPortOpt = None,
-        tls_cert: CertOpt = None,
-        tls_key: KeyOpt = None,
-        tls_client_ca: ClientCaOpt = None,
-        gateway_id: Annotated[
-            str | None,
-            typer.Option(
-                envvar="TRADELOOP_GATEWAY_ID",
-                help="This replica's name in the store and on its prediction-log files "
-                "(default: the host name; give each replica on one host its own).",
-            ),
-        ] = None,
-    ) -> None:
-        """Serve the deployed versions (MLflow /invocations, KServe v2, trading endpoints)."""
-        from tradeloop.control.assembly import assemble
-        from tradeloop.serving.tls import tls_options
-
-        tls = tls_options(tls_cert, tls_key, tls_client_ca)
-        projects, broken = load_projects(spec, pipeline)
-        project = projects[0]
-        _observe("tradeloop-gateway")
-        if gateway_id is not None and not gateway_id.strip():
-            raise BadInput("--gateway-id must not be empty")
-        proc = assemble(
-            project,
-            (),
-            gateway=True,
-            grpc_host=host,
-            grpc_port=grpc_port,
-            pipelines=projects,
-            gateway_id=gateway_id,
-        )
-        scheme = "https" if tls else "http"
-        _report_broken(broken)
-        err.print(
-            f"serving {_names(projects)} on {scheme}://{host}:{port}"
-            f"{_grpc_note(project, grpc_port)}"
-        )
-        _serve_gateway(proc, host, port, **tls)
-
-    @app.command()
-    @handle_errors
     def up(
         spec: SpecOpt = None,
         pipeline: PipelineOpt = None,
@@ -141,7 +93,10 @@ def register(app: typer.Typer) -> None:
         port: PortOpt = 8080,
         grpc_port: GrpcPortOpt = None,
     ) -> None:
-        """Gateway and all controllers in one process (the embedded default)."""
+        """Gateway and all controllers in one process (the embedded default).
+
+        One gateway worker: the controllers read its request counts in-process. For more,
+        run `tradeloop serve --workers N` beside `tradeloop controller run`."""
         from tradeloop.control.assembly import assemble
 
         projects, broken = load_projects(spec, pipeline)

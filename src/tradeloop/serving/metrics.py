@@ -2,6 +2,10 @@
 
 Label children are cached per label tuple: `.labels(...)` builds and hashes a key on every
 call, which costs more than the observation itself on the request path.
+
+Under `tradeloop serve --workers N` (N > 1) the values are prometheus-client's multiprocess
+files (`worker_metrics`) and `exposition` is every worker's; each gauge says how workers
+combine (`multiprocess_mode`, ignored with one worker).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from tradeloop.serving import worker_metrics
 from tradeloop.serving.bulk_histogram import BulkHistogram
 
 # Fine-grained at the low end: the gateway's budget is a few milliseconds.
@@ -75,7 +80,9 @@ class GatewayMetrics:
             _REQUEST_LABELS,
             registry=r,
         )
-        self.prediction_value = BulkHistogram(
+        multi = worker_metrics.enabled()
+        bulk = worker_metrics.MultiprocessBulkHistogram if multi else BulkHistogram
+        self.prediction_value = bulk(
             "tradeloop_prediction_value",
             "Predicted values (probability of up, or return) per variant.",
             ("model", "version", "variant", "mode"),
@@ -90,14 +97,19 @@ class GatewayMetrics:
             "1 for each variant and version being served.",
             ("model", "variant", "version", "mode"),
             registry=r,
+            multiprocess_mode="livemax",  # served by some live worker
         )
         self.ready = Gauge(
-            "tradeloop_ready", "1 when every deployed variant is loaded.", registry=r
+            "tradeloop_ready",
+            "1 when every deployed variant is loaded.",
+            registry=r,
+            multiprocess_mode="livemin",  # every live worker ready
         )
         self.degraded = Gauge(
             "tradeloop_gateway_degraded",
             "1 while a deployed variant is answered by its last good version instead.",
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.errors = Counter(
             "tradeloop_gateway_errors",
@@ -105,10 +117,11 @@ class GatewayMetrics:
             ("where",),
             registry=r,
         )
-        self.predlog_queue_depth = Gauge(
+        self.predlog_queue_depth = (worker_metrics.FunctionGauge if multi else Gauge)(
             "tradeloop_predlog_queue_depth",
             "Prediction-log records waiting to be written.",
             registry=r,
+            multiprocess_mode="livesum",  # all workers' backlogs
         )
         self.predlog_dropped = Counter(
             "tradeloop_predlog_dropped", "Prediction-log records dropped (queue full).", registry=r
@@ -164,4 +177,6 @@ class GatewayMetrics:
         self.prediction_value.observe((model, version, variant, mode), values)
 
     def exposition(self) -> bytes:
+        if worker_metrics.enabled():
+            return worker_metrics.aggregate()
         return generate_latest(self.registry)

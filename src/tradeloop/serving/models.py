@@ -251,11 +251,13 @@ class ModelManager:
         self._failed[version] = str(exc)
 
     def _publish(self, old: Snapshot, new: Snapshot) -> None:
+        kept = {(s.variant, s.version, s.deployed.mode) for s in new.served.values()}
         for s in old.served.values():
+            labels = (self.model_name, s.variant, s.version, s.deployed.mode)
+            if labels[1:] not in kept:  # under --workers a value's file outlives remove()
+                self.metrics.model_info.labels(*labels).set(0)
             with contextlib.suppress(KeyError):
-                self.metrics.model_info.remove(
-                    self.model_name, s.variant, s.version, s.deployed.mode
-                )
+                self.metrics.model_info.remove(*labels)
         for s in new.served.values():
             self.metrics.model_info.labels(
                 self.model_name, s.variant, s.version, s.deployed.mode

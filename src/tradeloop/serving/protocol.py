@@ -109,6 +109,7 @@ class ProtocolOptions:
     rule: PositionRule = field(default_factory=PositionRule)
     features: tuple[FeatureSpec, ...] = ()
     state_dir: Path | None = None
+    save_state: bool = True  # False: read the saved state but never write it (a sibling does)
 
 
 class ServingProtocol(Protocol):

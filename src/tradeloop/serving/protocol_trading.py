@@ -105,13 +105,16 @@ class TradingState:
             raise _bad(str(exc)) from exc
         return sum(len(g) for g in groups.values()), skipped
 
-    def save(self, path: Path) -> None:
-        doc = {
+    def to_doc(self) -> dict[str, Any]:
+        """The whole state as JSON-able data (the saved file; a worker's copy for a sibling)."""
+        return {
             "online": self.online.to_dict(),
             "latest": {s: [ts.isoformat(), row] for s, (ts, row) in self.latest.items()},
         }
+
+    def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc))
+        tmp.write_text(json.dumps(self.to_doc()))
         os.replace(tmp, path)
 
     def load(self, path: Path, prune: Callable[[dict[str, Any]], object] | None = None) -> bool:
@@ -119,16 +122,29 @@ class TradingState:
         first drop symbols from the saved document (see `BarBounds.prune`)."""
         try:
             doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            return False
+        except ValueError as exc:
+            log.warning("ignoring the saved online-feature state %s: %s", path, exc)
+            return False
+        return self.load_doc(doc, str(path), prune)
+
+    def load_doc(
+        self,
+        doc: Any,
+        origin: str,
+        prune: Callable[[dict[str, Any]], object] | None = None,
+    ) -> bool:
+        """Continue from `to_doc`'s data (from `origin`) if made with the same features."""
+        try:
             if prune is not None:
                 prune(doc)
             online = OnlineFeatures.from_dict(doc["online"])
-        except FileNotFoundError:
-            return False
         except (ValueError, KeyError, TypeError, BadInput) as exc:
-            log.warning("ignoring the saved online-feature state %s: %s", path, exc)
+            log.warning("ignoring the saved online-feature state %s: %s", origin, exc)
             return False
         if online.features != self.online.features:
-            log.warning("ignoring the saved online-feature state %s: the features changed", path)
+            log.warning("ignoring the saved online-feature state %s: the features changed", origin)
             return False
         self.online = online
         self.latest = {
@@ -185,6 +201,7 @@ class TradingProtocol(Base):
         self.rule = options.rule
         self.state = TradingState(list(options.features))
         self.state_file = options.state_dir / STATE_FILE if options.state_dir else None
+        self.saves = options.save_state
         self.bounds = BarBounds(gw.serving, gw.clock)
         self.lock = threading.Lock()  # one batch at a time changes the online state
         self.waiting = 0  # batches inside the worker thread, waiting for or holding the lock
@@ -206,7 +223,7 @@ class TradingProtocol(Base):
         """Save the online state at most every `save_every` seconds (under `lock`), so a
         SIGKILL loses at most that much of it; a graceful stop saves it in any case."""
         now = time.monotonic()
-        if self.state_file is None or now - self._saved < self.save_every:
+        if self.state_file is None or not self.saves or now - self._saved < self.save_every:
             return
         self._saved = now
         try:
@@ -215,7 +232,7 @@ class TradingProtocol(Base):
             self.gw.errors.report("online_state", exc, "could not save the online-feature state")
 
     def stop(self) -> None:
-        if self.state_file is not None:
+        if self.state_file is not None and self.saves:
             try:
                 self.state.save(self.state_file)
             except OSError:

@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 
 from tradeloop.clock import Clock
 from tradeloop.evaluation.positions import PositionRule, Task
+from tradeloop.serving import worker_context
 from tradeloop.serving.app import Listener, create_app
 from tradeloop.serving.auth import Auth
 from tradeloop.serving.connections import connection_options, default_http
@@ -96,6 +97,9 @@ def build_app(
     metrics = metrics if metrics is not None else GatewayMetrics(registry)
     errors = ErrorLog(lambda where: metrics.errors.labels(where).inc())
     gateway_id = gateway_id or socket.gethostname()
+    worker = worker_context.current()  # one of `serve --workers N`: its own files and report
+    if worker is not None:
+        gateway_id = worker.suffix(gateway_id)
     predlog = PredictionLog(
         state,
         clock,
@@ -135,10 +139,13 @@ def build_app(
         rule=PositionRule.for_task(backtest or BacktestSpec(), task),
         features=tuple(features or ()),
         state_dir=state,
+        save_state=worker is None or worker.primary,  # one writer of online_features.json
     )
     factories = PROTOCOLS if protocols is None else protocols
     speaking = [p for f in factories.values() if (p := f(gw, options)) is not None]
     port = grpc_port if grpc_port is not None else serving.grpc_port
+    if worker is not None and not worker.primary:
+        port = None  # gRPC: worker 0 only (its port is not shared, see serving/workers.py)
     listeners: list[Listener] = []
     if port is not None:
         from tradeloop.serving.grpc import GrpcServer  # grpc loads only when asked for
