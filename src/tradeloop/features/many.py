@@ -148,22 +148,23 @@ def _step_together(online: OnlineFeatures, blocks: list[_Block], states: list[_S
 def _rows(
     online: OnlineFeatures, present: list[tuple[str, Values]], only: set[str]
 ) -> list[tuple[str, FeatureRow]]:
-    """Full rows for the symbols in `only`, ranks over every symbol in `present`."""
-    layout = online._layout
+    """Full rows for the symbols in `only`, ranks over every symbol in `present` (a batch of a
+    few bars still snapshots every symbol at their timestamp, so this is per symbol, hot)."""
+    layout, names = online._layout, online.names
     ranks = {
         idx: percentile_ranks([values[idx] for _, values in present])
         for idx, is_rank in layout
         if is_rank
     }
-    names = online.names
-    return [
-        (
-            sym,
-            {
-                name: ranks[idx][row] if is_rank else values[idx]
-                for name, (idx, is_rank) in zip(names, layout, strict=True)
-            },
-        )
-        for row, (sym, values) in enumerate(present)
-        if sym in only
+    ranked = [
+        (name, ranks[idx]) for name, (idx, is_rank) in zip(names, layout, strict=True) if is_rank
     ]
+    pick = [idx for idx, _ in layout]
+    out: list[tuple[str, FeatureRow]] = []
+    for row, (sym, values) in enumerate(present):
+        if sym in only:
+            full: FeatureRow = dict(zip(names, [values[i] for i in pick], strict=True))
+            for name, column in ranked:  # the keys stay in spec order
+                full[name] = column[row]
+            out.append((sym, full))
+    return out

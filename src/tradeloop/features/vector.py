@@ -5,8 +5,9 @@ with the same number of bars in the batch go together, as one S x n array per fe
 A kernel that is not warm yet (its window not full, its RSI not seeded) steps bar by bar through
 its block; a warm one is computed as arrays from its state, which is then left exactly
 as the bar-by-bar steps would leave it, so the two paths can alternate freely. The EWMs (RSI,
-MACD) are first-order recursive filters (`scipy.signal.lfilter`) doing the same multiply-adds
-in the same order, so they give the same bits; windowed means and deviations are computed per
+MACD) are recursions, stepped bar by bar across all the symbols at once with the same
+multiply-adds in the same order, so they give the same bits (scipy's lfilter would too, but
+importing scipy.signal costs over a second, on the hot path); windowed means and deviations are computed per
 window (a compensated mean, then two-pass), which agrees with `kernels`' `math.fsum` to
 rounding. Values are float arrays with NaN where a kernel gives None or a non-finite value.
 """
@@ -30,6 +31,7 @@ from tradeloop.features.kernels import (
 )
 
 Grid = np.ndarray  # float64, symbols x bars
+_EWM_NUMPY_ROWS = 16  # symbols from which a numpy step per bar beats a Python loop per symbol
 
 
 def run_blocks(kernels: Sequence[Kernel], bars: np.ndarray) -> Grid:
@@ -93,13 +95,25 @@ def _window_mean_std(x: np.ndarray, w: int, n: int) -> tuple[np.ndarray, np.ndar
 
 
 def _ewm(alpha: float, x: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """y[t] = (1 - alpha) * y[t-1] + alpha * x[t] along each row from y[-1] = start, as the
-    kernels step it (the same two products and one sum per bar)."""
-    from scipy.signal import lfilter  # imported only when a block is long enough to need it
-
+    """y[t] = (1 - alpha) * y[t-1] + alpha * x[t] along each row from y[-1] = start, with the
+    kernels' very operations (so the same bits): a recursion, so a loop over time, across the
+    symbols with numpy when they are many, else over Python floats row by row."""
     keep = 1.0 - alpha
-    y: np.ndarray = lfilter([alpha], [1.0, -keep], x, axis=1, zi=(keep * start)[:, None])[0]
-    return y
+    rows, n = x.shape
+    out = np.empty_like(x)
+    if rows >= _EWM_NUMPY_ROWS:
+        y = start.astype(np.float64)
+        for t in range(n):
+            y = keep * y + alpha * x[:, t]
+            out[:, t] = y
+        return out
+    for i, (xs, y0) in enumerate(zip(x.tolist(), start.tolist(), strict=True)):
+        ys, y = [], y0
+        for v in xs:
+            y = keep * y + alpha * v
+            ys.append(y)
+        out[i] = ys
+    return out
 
 
 def _log_ratio(ratio: np.ndarray) -> np.ndarray:
