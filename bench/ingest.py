@@ -286,7 +286,7 @@ def main() -> None:
         raw_ms = [x * 1000 for x in lat["raw"]]
         where = f"publisher in its own process, {lat['rate']:,.0f} bars/s achieved"
         print(
-            f"{'raw broker publish->subscriber (ms)':<34}"
+            f"{'raw broker pub->sub (ms)':<34}"
             f"{f'p50 {_pct(raw_ms, 50):.2f}  p99 {_pct(raw_ms, 99):.2f}':>18}   ({where})"
         )
         print(
