@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -159,11 +160,14 @@ def _rows(
     ranked = [
         (name, ranks[idx]) for name, (idx, is_rank) in zip(names, layout, strict=True) if is_rank
     ]
-    pick = [idx for idx, _ in layout]
+    pick = itemgetter(*(idx for idx, _ in layout))
     out: list[tuple[str, FeatureRow]] = []
     for row, (sym, values) in enumerate(present):
         if sym in only:
-            full: FeatureRow = dict(zip(names, [values[i] for i in pick], strict=True))
+            picked = pick(values)
+            full: FeatureRow = dict(
+                zip(names, picked if len(names) > 1 else (picked,), strict=True)
+            )
             for name, column in ranked:  # the keys stay in spec order
                 full[name] = column[row]
             out.append((sym, full))
