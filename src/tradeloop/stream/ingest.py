@@ -87,6 +87,7 @@ class Ingestor:
         self._commit: asyncio.Task[None] | None = None
         self._queued: list[tuple[list[Delivery], list[Bar], list[tuple[str, Rejected]]]] = []
         self._queued_messages = 0
+        self._failed: Exception | None = None  # a commit that failed: nothing goes on after it
 
     def judge_batch(
         self, deliveries: list[Delivery]
@@ -155,11 +156,19 @@ class Ingestor:
         return len(deliveries)
 
     def _commit_soon(self) -> None:
-        """Start the committer unless it runs (it takes what is queued when it loops); a
-        commit that failed is raised here, so no later batch is acked past a lost write."""
+        """Start the committer unless it runs (it takes what is queued when it loops). A
+        commit that failed is raised here and at every later step: its bars are in the index
+        but not on disk, so acking anything after it could drop them as duplicates when the
+        broker hands them out again; only a new Ingestor (its index from the disk) goes on."""
+        if self._failed is not None:
+            raise self._failed
         if self._commit is not None and self._commit.done():
             commit, self._commit = self._commit, None
-            commit.result()
+            try:
+                commit.result()
+            except Exception as exc:
+                self._failed = exc
+                raise
         if self._commit is None:
             self._commit = asyncio.create_task(self._commit_queued())
 
@@ -180,10 +189,15 @@ class Ingestor:
 
     async def settle_commit(self) -> None:
         """Wait until every fetched batch is written and acked (raises if a write failed)."""
+        if self._failed is not None:
+            raise self._failed
         while self._commit is not None:
             commit = self._commit
             try:
                 await commit
+            except Exception as exc:
+                self._failed = exc
+                raise
             finally:
                 if self._commit is commit:
                     self._commit = None
