@@ -273,7 +273,13 @@ def test_update_many_gives_each_symbols_latest_row_as_update_bars_would() -> Non
         for ts, g in chunk:
             seen.update((s, (ts, row)) for s, row in one.update_bars(ts, g).items())
         got = many.update_many(dict(chunk))
-        assert got == {s: seen[s] for s in got}  # the same values, exactly
+        for sym, (ts, row) in got.items():  # numpy blocks (>= 16 bars) round their own way
+            assert (ts, row.keys()) == (seen[sym][0], seen[sym][1].keys())
+            for name, value in row.items():
+                other = seen[sym][1][name]
+                assert (value is None) == (other is None), (sym, ts, name)
+                if value is not None:
+                    assert value == pytest.approx(other, rel=1e-12, abs=1e-15), (sym, ts, name)
         assert set(got) == {s for s, (ts, _) in seen.items() if ts >= chunk[0][0]}
         for sym, (ts, row) in got.items():
             ref = want.filter((pl.col("symbol") == sym) & (pl.col("timestamp") == ts)).row(

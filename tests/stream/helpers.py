@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,3 +77,26 @@ def publish_nats(names: dict[str, str], docs: list[Any]) -> None:
     """Publish with nats-py, as any producer would (JSON documents or raw bytes)."""
     payloads = [d if isinstance(d, bytes) else json.dumps(d).encode() for d in docs]
     asyncio.run(_publish(names["subject"], names["name"], payloads))
+
+
+async def wait_for_signals(names: dict[str, str], docs: list[Any], last: str) -> list[Any]:
+    """Subscribe to `signals.proj.>`, publish `docs`, and collect signals until every symbol
+    has one for the bar at `last` (or two minutes pass)."""
+    import nats
+
+    nc = await nats.connect("nats://127.0.0.1:4222")
+    got: list[Any] = []
+    sub = await nc.subscribe("signals.proj.>")
+    await nc.flush()
+    await asyncio.to_thread(publish_nats, names, docs)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            msg = await sub.next_msg(timeout=1)
+        except Exception:  # nats-py's TimeoutError: keep waiting until the deadline
+            continue
+        got.append(json.loads(msg.data))
+        if {s["symbol"] for s in got if s["timestamp"] == last} == set(SYMBOLS):
+            break
+    await nc.close()
+    return got

@@ -83,7 +83,10 @@ def test_redelivered_bad_messages_are_dead_lettered_once(project: Path, broker: 
     _, again = asyncio.run(_crash_then_restart(loaded, payloads))
     # the second process really was handed every message again, and refused the bad ones again
     assert again.messages == len(payloads)
-    assert sum(again.refused.values()) == 5 and again.duplicates == 3
+    assert sum(again.refused.values()) == 5
+    # the good bars: written by the first process before its ack failed (duplicates now), or
+    # queued behind that failed write and so written only now; each one either way
+    assert again.duplicates + again.accepted == 3
     rows = deadletters.listed(loaded.store, names["name"])
     assert sorted(r.code for r in rows) == sorted(
         ["not_json", "not_json", "fields", "ohlc", "not_finite"]

@@ -4,21 +4,19 @@ through `tradeloop ingest`, and each new signal is published on `signals.<pipeli
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.cli.conftest import TRADELOOP, Run
 from tests.net import free_port
-from tests.stream.helpers import SYMBOLS, add_stream, bar, need, publish_nats
+from tests.stream.helpers import SYMBOLS, add_stream, bar, need, wait_for_signals
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +51,8 @@ def test_bars_through_nats_reach_the_gateway_and_signals_are_published(
         n = 60
         last = bar("AAA", n)["timestamp"]
 
-        signals = asyncio.run(_wait_for_last(names, n, last))
+        docs = [{"bars": [bar(s, i) for s in SYMBOLS]} for i in range(1, n + 1)]
+        signals = asyncio.run(wait_for_signals(names, docs, last))
         by_symbol = {s["symbol"]: s for s in signals if s["timestamp"] == last}
         assert set(by_symbol) == set(SYMBOLS), signals[-8:]
         one = by_symbol["AAA"]
@@ -65,26 +64,3 @@ def test_bars_through_nats_reach_the_gateway_and_signals_are_published(
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=60)
-
-
-async def _wait_for_last(names: dict[str, str], n: int, last: str) -> list[Any]:
-    import nats
-
-    nc = await nats.connect("nats://127.0.0.1:4222")
-    got: list[Any] = []
-    sub = await nc.subscribe("signals.proj.>")
-    await nc.flush()
-    await asyncio.to_thread(
-        publish_nats, names, [{"bars": [bar(s, i) for s in SYMBOLS]} for i in range(1, n + 1)]
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            msg = await sub.next_msg(timeout=1)
-        except Exception:  # nats-py's TimeoutError: keep waiting until the deadline
-            continue
-        got.append(json.loads(msg.data))
-        if {s["symbol"] for s in got if s["timestamp"] == last} == set(SYMBOLS):
-            break
-    await nc.close()
-    return got

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from tradeloop.errors import BadInput
 from tradeloop.features.definitions import validate_features
 from tradeloop.features.kernels import Kernel, make_kernel
+from tradeloop.features.many import apply_blocks, gather
 from tradeloop.features.ranks import percentile_ranks
 from tradeloop.spec import FeatureSpec
 
@@ -120,7 +121,19 @@ class OnlineFeatures:
         """Several timestamps' bars ({timestamp: {symbol: bar}}), all or none: the same as
         `update_bars` on each timestamp in order, keeping each snapshotted symbol's last
         (timestamp, row), without building the rows that would be discarded. A rank is still
-        taken over the symbols present at its own timestamp, so the values are the same."""
+        taken over the symbols present at its own timestamp, so the values are the same.
+
+        Each symbol's bars are checked and stepped as one block (`features.many`): with many
+        bars per symbol, numpy over the block (`features.vector`) instead of a step per bar."""
+        blocks = gather(self, [(_as_utc(t), groups[t]) for t in sorted(groups)])
+        if blocks is None:  # something to refuse: the bar-by-bar checks name it
+            return self._update_many_stepwise(groups)
+        return apply_blocks(self, blocks, {_as_utc(t) for t in groups})
+
+    def _update_many_stepwise(
+        self, groups: Mapping[datetime, Mapping[str, Mapping[str, float]]]
+    ) -> dict[str, tuple[datetime, FeatureRow]]:
+        """`update_many` one bar at a time: the reference the block path agrees with."""
         plan = []
         final: dict[str, datetime] = {}
         wanted = {_as_utc(t) for t in groups}

@@ -8,7 +8,7 @@ Policy (docs/streaming.md):
   version stands, and the vendor's correction is visible in the dead letters;
 - a bar older than the symbol's newest persisted bar by more than `lateness` is refused
   (`too_late`); within the window it is accepted out of order.
-The index holds only each symbol's bars within the lateness window, so memory is bounded by
+The index holds only each symbol's bars within the lateness window (give or take a late bar), so memory is bounded by
 symbols × window / frequency, whatever the history's length.
 """
 
@@ -47,9 +47,17 @@ class SeriesIndex:
             self.newest[bar.symbol] = bar.timestamp
 
     def prune(self) -> None:
+        """Drop bars older than the window, from the oldest inserted: bars mostly arrive in
+        time order, so this stops at the first one still inside (a late bar inserted behind
+        newer ones goes when they do) instead of scanning every kept bar at every batch."""
         for symbol, bars in self.recent.items():
             cutoff = self.newest[symbol] - self.lateness
-            for ts in [t for t in bars if t < cutoff]:
+            old = []
+            for t in bars:
+                if t >= cutoff:
+                    break
+                old.append(t)
+            for ts in old:
                 del bars[ts]
 
 

@@ -1,8 +1,10 @@
 """`tradeloop ingest`: the durable consumer of `data.stream`, one batch at a time.
 
-Each step: fetch a bounded batch → decode and check every bar → write accepted bars durably
-(`BarStore.append`, fsynced) and refused ones as dead letters, while feeding the gateways and
-publishing signals → ack the batch (while the next one is fetched). Acking after the write
+Each step: fetch a bounded batch (what is there: no waiting for a full one) → decode and check
+every bar → feed the gateways and publish signals → queue the batch for the committer, which
+writes every queued batch's accepted bars durably as one part (`BarStore.append`, fsynced, in
+a thread) and refused ones as dead letters, then acks them, while the next batches are
+fetched (a group commit: one fsync per write, however many batches arrived meanwhile). Acking after the write
 makes a kill at any instant safe: what was not acked comes again, and is recognised as a duplicate by (symbol, timestamp) rather than written twice. A bad
 message never stops the consumer: it becomes a dead letter and is acked like any other.
 """
@@ -33,13 +35,9 @@ from tradeloop.stream.source import Delivery, StreamSource
 log = logging.getLogger(__name__)
 
 COMPACT_EVERY = 200  # batches; compaction also runs whenever the stream goes idle
-# Bars (and refusals) in a batch from which it is written in a thread beside the fan-out;
-# below, inline: a thread waits for the GIL up to the switch interval (5 ms), the write ~1 ms.
-THREAD_WRITE_AT = 1000
-
-
-async def _done() -> None:
-    return None
+# Batches fetched and not yet written from which a step waits for the writer (backpressure:
+# the unacked window stays within the broker's max_ack_pending, four batches).
+MAX_QUEUED_BATCHES = 2
 
 
 @dataclass
@@ -87,6 +85,9 @@ class Ingestor:
         self._steps = 0
         self._compaction: asyncio.Task[Any] | None = None
         self._commit: asyncio.Task[None] | None = None
+        self._queued: list[tuple[list[Delivery], list[Bar], list[tuple[str, Rejected]]]] = []
+        self._queued_messages = 0
+        self._failed: Exception | None = None  # a commit that failed: nothing goes on after it
 
     def judge_batch(
         self, deliveries: list[Delivery]
@@ -94,13 +95,25 @@ class Ingestor:
         """Accepted bars and refusals (with their message's id) for one batch; the index learns
         the accepted bars."""
         now = self.clock.now()
+        limit = now + self.spec.future_tolerance
+        newest, recent = self.index.newest, self.index.recent
         accepted: list[Bar] = []
         refused: list[tuple[str, Rejected]] = []
         for d in deliveries:
-            mid = deadletters.message_id(d.data, d.id)
             bars, bad = decode(d.data)
-            refused.extend((mid, r) for r in bad)
+            if bad:
+                mid = deadletters.message_id(d.data, d.id)
+                refused.extend((mid, r) for r in bad)
             for bar in bars:
+                ts, sym = bar.timestamp, bar.symbol
+                last = newest.get(sym)
+                if last is not None and last < ts <= limit:
+                    # the common case: after the symbol's newest bar, so neither known nor
+                    # late, and not in the future: accepted (judge would say so, slower)
+                    accepted.append(bar)
+                    recent[sym][ts] = bar
+                    newest[sym] = ts
+                    continue
                 verdict, reason = judge(
                     bar, self.index, now, self.spec.future_tolerance, self.bars.lookup
                 )
@@ -111,15 +124,16 @@ class Ingestor:
                     self.stats.duplicates += 1
                 else:
                     raw = orjson.dumps(bar.to_json()).decode()
+                    mid = deadletters.message_id(d.data, d.id)
                     refused.append((mid, Rejected(raw, verdict, reason)))
         return accepted, refused
 
     async def step(self, timeout: float = 1.0) -> int:
         """One batch end to end; returns how many messages it took (0: the stream is idle).
 
-        The batch's write and ack (its commit) finish in the background while the next batch
-        is fetched and fanned out; one commit at a time, in order, so batch N is acked after
-        batch N-1 and the unacked window stays two batches."""
+        The batch's write and ack (its commit) happen in the background, batched with any
+        others queued meanwhile; one commit at a time, in order, so batch N is acked after
+        batch N-1. A step waits for the writer only when `MAX_QUEUED_BATCHES` are queued."""
         deliveries = await self.source.fetch(self.spec.batch, timeout)
         if not deliveries:
             await self.settle_commit()
@@ -129,44 +143,66 @@ class Ingestor:
         # Gateways and signals need not wait for the fsync: a bar fed and not yet persisted
         # when the process dies is redelivered (never acked), persisted then, and skipped by
         # the gateway, which has it. The ack waits for the write.
-        if len(accepted) + len(refused) < THREAD_WRITE_AT:  # a thread hop costs more
-            await self._fan_out(accepted)
+        await self._fan_out(accepted)
+        self._queued.append((deliveries, accepted, refused))
+        self._queued_messages += len(deliveries)
+        self._commit_soon()
+        if self._queued_messages >= MAX_QUEUED_BATCHES * self.spec.batch:  # backpressure
             await self.settle_commit()
-            persisted = asyncio.create_task(_done())
-            self._persist(accepted, refused)
-        else:  # a large write (the fsync, polars) runs beside the fan-out's Python
-            persisted = asyncio.create_task(asyncio.to_thread(self._persist, accepted, refused))
-            try:
-                await self._fan_out(accepted)
-                await self.settle_commit()
-            except BaseException:
-                await asyncio.wait([persisted])
-                raise
-        self._commit = asyncio.create_task(self._finish(persisted, deliveries, accepted, refused))
         self.index.prune()
         self._steps += 1
         if self._steps % COMPACT_EVERY == 0:
             self._compact_soon()
         return len(deliveries)
 
-    async def _finish(
-        self,
-        persisted: asyncio.Task[None],
-        deliveries: list[Delivery],
-        accepted: list[Bar],
-        refused: list[tuple[str, Rejected]],
-    ) -> None:
-        await persisted
-        await self.source.ack(deliveries)
-        self.stats.messages += len(deliveries)
-        self.stats.accepted += len(accepted)
-        self.stats.refused.update(r.code for _, r in refused)
+    def _commit_soon(self) -> None:
+        """Start the committer unless it runs (it takes what is queued when it loops). A
+        commit that failed is raised here and at every later step: its bars are in the index
+        but not on disk, so acking anything after it could drop them as duplicates when the
+        broker hands them out again; only a new Ingestor (its index from the disk) goes on."""
+        if self._failed is not None:
+            raise self._failed
+        if self._commit is not None and self._commit.done():
+            commit, self._commit = self._commit, None
+            try:
+                commit.result()
+            except Exception as exc:
+                self._failed = exc
+                raise
+        if self._commit is None:
+            self._commit = asyncio.create_task(self._commit_queued())
+
+    async def _commit_queued(self) -> None:
+        """Group commit: every batch queued since the last write goes into one part (one
+        fsync, in a thread, so the loop fetches and signals meanwhile), then is acked in
+        order; repeated until nothing is queued."""
+        while self._queued:
+            taken, self._queued, self._queued_messages = self._queued, [], 0
+            accepted = [b for _, bars, _ in taken for b in bars]
+            refused = [r for _, _, rs in taken for r in rs]
+            await asyncio.to_thread(self._persist, accepted, refused)
+            deliveries = [d for ds, _, _ in taken for d in ds]
+            await self.source.ack(deliveries)
+            self.stats.messages += len(deliveries)
+            self.stats.accepted += len(accepted)
+            self.stats.refused.update(r.code for _, r in refused)
 
     async def settle_commit(self) -> None:
         """Wait until every fetched batch is written and acked (raises if a write failed)."""
-        commit, self._commit = self._commit, None
-        if commit is not None:
-            await commit
+        if self._failed is not None:
+            raise self._failed
+        while self._commit is not None:
+            commit = self._commit
+            try:
+                await commit
+            except Exception as exc:
+                self._failed = exc
+                raise
+            finally:
+                if self._commit is commit:
+                    self._commit = None
+            if self._queued:  # queued while the last write finished
+                self._commit_soon()
 
     def _compact_soon(self) -> None:
         """Compaction in a thread beside the consumer, one at a time: it merges only the parts

@@ -10,7 +10,10 @@ from tradeloop.errors import RuntimeFailure
 from tradeloop.spec import StreamSpec
 from tradeloop.stream.delivery import Delivery, expand_url
 
-LINGER = 0.002  # s: how long a fetch waits for more once it has a message
+# s: how long a fetch waits for more once it has a message. The server holds a pull request
+# open up to its expiry unless the batch fills, so this is added to every small batch's
+# latency; messages arriving after it wait in the client's queue for the next fetch.
+LINGER = 0.0005
 
 
 class NatsSource:
@@ -51,7 +54,8 @@ class NatsSource:
     async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
         """Wait up to `timeout` for the first message, then take what else is there within
         `LINGER` s: a pull for the whole batch would linger on the server until the batch is
-        full or `timeout` ends, so a trickle of bars would wait the whole poll (latency)."""
+        full or `timeout` ends, so a trickle of bars would wait the whole poll (latency).
+        When the first one came from the client's queue, the rest usually has too."""
         import nats.errors
 
         timeouts = (TimeoutError, nats.errors.TimeoutError)
