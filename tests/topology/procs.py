@@ -26,6 +26,7 @@ class Procs:
         self.logs = logs
         logs.mkdir(parents=True, exist_ok=True)
         self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.groups: set[int] = set()  # every process's own group, for `close`
 
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"
@@ -35,9 +36,14 @@ class Procs:
         self, name: str, argv: list[str], cwd: Path, env: dict[str, str]
     ) -> subprocess.Popen[bytes]:
         out = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=out)
+        # its own process group: what it starts (`mlflow server`'s uvicorn and huey workers, a
+        # controller's training jobs) outlives it when it is stopped, and `close` ends those too
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=out, stderr=out, start_new_session=True
+        )
         out.close()
         self.running[name] = proc
+        self.groups.add(proc.pid)
         return proc
 
     def stop(self, name: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
@@ -52,6 +58,11 @@ class Procs:
     def close(self) -> None:
         for name in list(self.running):
             self.stop(name, signal.SIGKILL, timeout=10)
+        for group in self.groups:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass  # the whole group is gone already
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
