@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -59,10 +60,8 @@ class Procs:
         for name in list(self.running):
             self.stop(name, signal.SIGKILL, timeout=10)
         for group in self.groups:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
                 os.killpg(group, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass  # the whole group is gone already
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
