@@ -71,6 +71,32 @@ def test_signals_use_the_batch_feature_values(
         assert (sig["model"], sig["version"], sig["variant"]) == ("demo", "5", "champion")
 
 
+def test_a_symbols_rank_counts_the_symbols_that_arrive_after_it(
+    trading_app: Callable[..., Any], live: Any, bars: pl.DataFrame
+) -> None:
+    """One request per bar, as a broker feeds them: the symbol that came first at a timestamp
+    is ranked, when asked, among every symbol at that timestamp so far, as the batch ranks."""
+    url = live(trading_app()).url
+    payload = bars_json(bars)
+    for bar in payload[:-3]:
+        assert httpx.post(url + "/v1/bars", json={"bars": [bar]}).status_code == 200
+    batch = compute_features(bars, SPEC.features)
+    last = {
+        r["symbol"]: r
+        for r in batch.filter(pl.col("timestamp") == batch["timestamp"].max()).iter_rows(named=True)
+    }
+    first, *rest = payload[-3:]
+    httpx.post(url + "/v1/bars", json={"bars": [first]})
+    alone = httpx.get(f"{url}/v1/signals/{first['symbol']}").json()["features"]
+    assert alone["rank_ret_5"] == 0.5  # the only symbol at its timestamp yet
+    for bar in rest:
+        httpx.post(url + "/v1/bars", json={"bars": [bar]})
+    for sym, row in last.items():
+        got = httpx.get(f"{url}/v1/signals/{sym}").json()["features"]
+        assert got["rank_ret_5"] == pytest.approx(row["rank_ret_5"]), sym
+    assert {round(last[s]["rank_ret_5"], 6) for s in last} == {0.0, 0.5, 1.0}
+
+
 def test_warm_up_unknown_symbol_and_resent_bars(
     trading_app: Callable[..., Any], live: Any, bars: pl.DataFrame
 ) -> None:

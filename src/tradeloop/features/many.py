@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tradeloop.errors import BadInput
-from tradeloop.features.ranks import percentile_ranks
+from tradeloop.features.ranks import CrossSection
 from tradeloop.features.vector import run_blocks
 
 # `online` imports this module, so the types it hands over are named here, not imported
@@ -97,9 +97,11 @@ def gather(
 
 
 def apply_blocks(
-    online: OnlineFeatures, blocks: dict[str, _Block], wanted: set[datetime]
+    online: OnlineFeatures, blocks: dict[str, _Block], wanted: set[datetime], *, full: bool = True
 ) -> dict[str, tuple[datetime, FeatureRow]]:
-    """Step every block (all checked) and build the snapshotted symbols' last rows."""
+    """Step every block (all checked) and build the snapshotted symbols' last rows: every one
+    (`full`), or only the batch's own symbols' (the others' ranks, which the batch changed,
+    are read later through the cross-section it leaves, `OnlineFeatures.fresh`)."""
     states = online._states
     before = {sym: (st.last, st.values) for sym, st in states.items() if st.last in wanted}
     final = {sym: last for sym, (last, _) in before.items() if last is not None}
@@ -120,8 +122,9 @@ def apply_blocks(
         _step_together(online, [blocks[s] for s in syms], [states[s] for s in syms])
     finishing: dict[datetime, set[str]] = {}
     for sym, ts in final.items():
-        finishing.setdefault(ts, set()).add(sym)
-    present: dict[datetime, list[tuple[str, Values]]] = {ts: [] for ts in finishing}
+        if full or sym in blocks:
+            finishing.setdefault(ts, set()).add(sym)
+    present: dict[datetime, list[tuple[str, Values]]] = {ts: [] for ts in set(final.values())}
     for sym, b in blocks.items():
         for i, ts in enumerate(b.times):
             at = present.get(ts)
@@ -132,8 +135,13 @@ def apply_blocks(
         if at is not None:  # its bars in the batch, if any, all come after `last`
             at.append((sym, values))
     out: dict[str, tuple[datetime, FeatureRow]] = {}
-    for ts in sorted(finishing):
-        out.update((sym, (ts, row)) for sym, row in _rows(online, present[ts], finishing[ts]))
+    ranked = [idx for idx, is_rank in online._layout if is_rank]
+    for ts in sorted(present):
+        cross = CrossSection({idx: [values[idx] for _, values in present[ts]] for idx in ranked})
+        online._remember(ts, cross)
+        only = finishing.get(ts)
+        if only:
+            out.update((sym, (ts, row)) for sym, row in _rows(online, present[ts], only, cross))
     return out
 
 
@@ -151,28 +159,20 @@ def _step_together(online: OnlineFeatures, blocks: list[_Block], states: list[_S
 
 
 def _rows(
-    online: OnlineFeatures, present: list[tuple[str, Values]], only: set[str]
+    online: OnlineFeatures, present: list[tuple[str, Values]], only: set[str], cross: CrossSection
 ) -> list[tuple[str, FeatureRow]]:
-    """Full rows for the symbols in `only`, ranks over every symbol in `present` (a batch of a
-    few bars still snapshots every symbol at their timestamp, so this is per symbol, hot)."""
+    """Full rows for the symbols in `only`, ranked in the cross-section of all `present`."""
     layout, names = online._layout, online.names
-    ranks = {
-        idx: percentile_ranks([values[idx] for _, values in present])
-        for idx, is_rank in layout
-        if is_rank
-    }
-    ranked = [
-        (name, ranks[idx]) for name, (idx, is_rank) in zip(names, layout, strict=True) if is_rank
-    ]
     pick = itemgetter(*(idx for idx, _ in layout))
+    ranked = [(name, idx) for name, (idx, is_rank) in zip(names, layout, strict=True) if is_rank]
     out: list[tuple[str, FeatureRow]] = []
-    for row, (sym, values) in enumerate(present):
+    for sym, values in present:
         if sym in only:
             picked = pick(values)
             full: FeatureRow = dict(
                 zip(names, picked if len(names) > 1 else (picked,), strict=True)
             )
-            for name, column in ranked:  # the keys stay in spec order
-                full[name] = column[row]
+            for name, idx in ranked:  # the keys stay in spec order
+                full[name] = cross.rank(idx, values[idx])
             out.append((sym, full))
     return out

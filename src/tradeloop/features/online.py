@@ -21,12 +21,13 @@ from tradeloop.errors import BadInput
 from tradeloop.features.definitions import validate_features
 from tradeloop.features.kernels import Kernel, make_kernel
 from tradeloop.features.many import apply_blocks, gather
-from tradeloop.features.ranks import percentile_ranks
+from tradeloop.features.ranks import CrossSection, percentile_ranks
 from tradeloop.spec import FeatureSpec
 
 _INF = math.inf
 _STATE_VERSION = 1
 _BAR_FIELDS = ("open", "high", "low", "close", "volume")
+MAX_CROSS_SECTIONS = 256  # recent timestamps whose ranks `fresh` keeps up to date
 
 FeatureRow = dict[str, float | None]
 
@@ -60,6 +61,8 @@ class OnlineFeatures:
         ]
         self._fixed = symbols is not None
         self._states: dict[str, _Symbol] = {}
+        # the cross-section each recent timestamp was last ranked in (`fresh`), oldest first
+        self._cross: dict[datetime, CrossSection] = {}
         for sym in symbols or ():
             self._states[str(sym)] = self._new_symbol()
 
@@ -129,6 +132,39 @@ class OnlineFeatures:
         if blocks is None:  # something to refuse: the bar-by-bar checks name it
             return self._update_many_stepwise(groups)
         return apply_blocks(self, blocks, {_as_utc(t) for t in groups})
+
+    def update_latest(
+        self, groups: Mapping[datetime, Mapping[str, Mapping[str, float]]]
+    ) -> dict[str, tuple[datetime, FeatureRow]]:
+        """`update_many`, returning only the rows of the symbols in `groups`. The other
+        symbols at those timestamps keep their per-symbol values, but their ranks moved: a
+        holder of their rows reads them through `fresh`. A live batch of a few bars at a
+        timestamp 1,000 symbols share so costs the few rows, not the 1,000."""
+        blocks = gather(self, [(_as_utc(t), groups[t]) for t in sorted(groups)])
+        if blocks is None:
+            return self._update_many_stepwise(groups)
+        return apply_blocks(self, blocks, {_as_utc(t) for t in groups}, full=False)
+
+    def fresh(self, symbol: str, timestamp: datetime, row: FeatureRow) -> FeatureRow:
+        """`row` (the symbol's row at `timestamp`, as an update gave it) with its ranks as
+        `update_many` would give them now: ranked in the cross-section its timestamp was
+        last ranked in. Unchanged when the symbol has moved on, or when the timestamp is
+        older than the last `MAX_CROSS_SECTIONS` ranked (its ranks as last built)."""
+        cross = self._cross.get(timestamp)
+        state = self._states.get(symbol)
+        if cross is None or state is None or state.last != timestamp:
+            return row
+        out = dict(row)
+        for name, (idx, is_rank) in zip(self.names, self._layout, strict=True):
+            if is_rank:
+                out[name] = cross.rank(idx, state.values[idx])
+        return out
+
+    def _remember(self, ts: datetime, cross: CrossSection) -> None:
+        self._cross.pop(ts, None)
+        self._cross[ts] = cross
+        if len(self._cross) > MAX_CROSS_SECTIONS:
+            del self._cross[min(self._cross)]
 
     def _update_many_stepwise(
         self, groups: Mapping[datetime, Mapping[str, Mapping[str, float]]]
@@ -255,6 +291,7 @@ class OnlineFeatures:
         if state is None:
             state = self._states[symbol] = self._new_symbol()
         state.last = ts
+        self._cross.pop(ts, None)  # ranked again by whoever stepped it (apply_blocks) or never
         values = [k.step(high, low, close, volume) for k in state.kernels]
         for i, v in enumerate(values):
             if v is not None and not -_INF < v < _INF:

@@ -71,7 +71,9 @@ def parse_bar(bar: Any, i: int) -> tuple[str, datetime, dict[str, float]]:
 
 
 class TradingState:
-    """Online features plus each symbol's latest full feature row (ranks included)."""
+    """Online features plus each symbol's latest full feature row (ranks included: a row is
+    stored as its own bars left it and read through `row`, which brings its ranks up to date
+    with the bars of other symbols at its timestamp since)."""
 
     def __init__(self, features: list[FeatureSpec]) -> None:
         self.online = OnlineFeatures(features)
@@ -100,16 +102,27 @@ class TradingState:
                 continue
             groups[ts][symbol] = values
         try:  # all timestamps or none; each symbol's row at its latest bar
-            self.latest.update(self.online.update_many(groups))
+            self.latest.update(self.online.update_latest(groups))
         except BadInput as exc:
             raise _bad(str(exc)) from exc
         return sum(len(g) for g in groups.values()), skipped
 
+    def row(self, symbol: str) -> tuple[datetime, dict[str, float | None]] | None:
+        """The symbol's latest (timestamp, full feature row), None before its first bar."""
+        got = self.latest.get(symbol)
+        if got is None:
+            return None
+        ts, row = got
+        return ts, self.online.fresh(symbol, ts, row)
+
     def to_doc(self) -> dict[str, Any]:
         """The whole state as JSON-able data (the saved file; a worker's copy for a sibling)."""
+        fresh = self.online.fresh
         return {
             "online": self.online.to_dict(),
-            "latest": {s: [ts.isoformat(), row] for s, (ts, row) in self.latest.items()},
+            "latest": {
+                s: [ts.isoformat(), fresh(s, ts, row)] for s, (ts, row) in self.latest.items()
+            },
         }
 
     def save(self, path: Path) -> None:
@@ -293,7 +306,7 @@ class TradingProtocol(Base):
             override = await gw.authorize_predict(ctx)
             symbol = request.path_params["symbol"]
             explain = wants(request.query_params.get("explain"), "explain")
-            latest = state.latest.get(symbol)
+            latest = state.row(symbol)
             if latest is None:
                 raise ApiError(404, f"no bars for symbol {symbol!r} yet; POST them to /v1/bars")
             ts, row = latest
