@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import statistics
 import tempfile
@@ -64,7 +65,7 @@ class OnlineSink:
                 "close": b.close,
                 "volume": b.volume,
             }
-        self.rows.update(self.online.update_many(groups))
+        self.rows.update(self.online.update_latest(groups))
         return True
 
     async def signal(self, symbol: str) -> dict[str, Any] | None:
@@ -72,6 +73,7 @@ class OnlineSink:
         if got is None:
             return None
         ts, row = got
+        row = self.online.fresh(symbol, ts, row)
         return {"symbol": symbol, "features": row, "feature_timestamp": ts.isoformat()}
 
 
@@ -107,6 +109,28 @@ def _bars(n: int, symbols: int) -> list[Bar]:
     return out
 
 
+async def _drop(name: str) -> None:
+    """Delete the bench's JetStream stream (or Redis key): runs leave nothing on the broker."""
+    if name.startswith("redis:"):
+        import redis.asyncio as aioredis
+
+        r = aioredis.from_url("redis://127.0.0.1:6379/0")
+        await r.delete(name.removeprefix("redis:"))
+        await r.aclose()
+        return
+    import nats
+
+    nc = await nats.connect("nats://127.0.0.1:4222")
+    try:
+        await nc.jetstream().delete_stream(name)
+    finally:
+        await nc.close()
+
+
+def _name(broker: str, name: str) -> str:
+    return f"redis:{name}" if broker == "redis" else name
+
+
 async def _load(src: StreamSource, subject: str, payloads: list[bytes]) -> float:
     t = time.perf_counter()
     for p in payloads:
@@ -127,6 +151,7 @@ async def raw_rate(broker: str, messages: int) -> tuple[float, float]:
         got += len(batch)
     cons = time.perf_counter() - t
     await src.close()
+    await _drop(_name(broker, name))
     return messages / pub, messages / cons
 
 
@@ -163,6 +188,7 @@ async def end_to_end(
     await ing.settle_commit()  # the last batch written and acked
     dt = time.perf_counter() - t
     await src.close()
+    await _drop(_name(broker, name))
     return ing.stats.accepted / dt, ing.stats.accepted
 
 
@@ -237,6 +263,8 @@ async def latency(broker: str, rate: int, seconds: float, root: Path) -> dict[st
         pipeline="bench",
         gateways=[OnlineSink()],
     )
+    gc.collect()
+    gc.freeze()  # as `tradeloop ingest` does before consuming (stream/service.py)
     stop = asyncio.Event()
     runner = asyncio.create_task(ing.run(stop, poll=0.05))
     out = root / f"{name}.json"
@@ -248,6 +276,7 @@ async def latency(broker: str, rate: int, seconds: float, root: Path) -> dict[st
     stop.set()
     await runner
     await src.close()
+    await _drop(_name(broker, name))
     result: dict[str, Any] = orjson.loads(out.read_bytes())
     return result
 

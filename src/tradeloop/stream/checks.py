@@ -46,11 +46,17 @@ class SeriesIndex:
         if bar.timestamp > self.newest.get(bar.symbol, bar.timestamp - timedelta(1)):
             self.newest[bar.symbol] = bar.timestamp
 
-    def prune(self) -> None:
+    def prune(self, symbols: Iterable[str] | None = None) -> None:
         """Drop bars older than the window, from the oldest inserted: bars mostly arrive in
         time order, so this stops at the first one still inside (a late bar inserted behind
-        newer ones goes when they do) instead of scanning every kept bar at every batch."""
-        for symbol, bars in self.recent.items():
+        newer ones goes when they do) instead of scanning every kept bar at every batch.
+        `symbols`: only these (a symbol's window moves only when it gets a newer bar, so
+        after a batch only its symbols need it; all 1,000 cost 0.5 ms a batch)."""
+        recent = self.recent
+        for symbol in recent if symbols is None else symbols:
+            bars = recent.get(symbol)
+            if bars is None:
+                continue
             cutoff = self.newest[symbol] - self.lateness
             old = []
             for t in bars:

@@ -1,19 +1,26 @@
-"""NATS JetStream through nats-py: a durable pull consumer with explicit acks."""
+"""NATS JetStream through nats-py: a durable push consumer with explicit acks.
+
+Push, not pull: the server sends each message as it is stored, up to `max_ack_pending`
+unacked (the backpressure, and the bound on what waits here), so a fetch takes what has
+arrived without a request to the server. Pull fetches cost a round trip each, and nats-py's
+lingering pull requests outlive their fetch: a late "408 Request Timeout" for one made the
+next fetch return empty, so a step went idle with bars waiting.
+
+A durable of this name left by an earlier version as a pull consumer is replaced by a push
+consumer that starts after its ack floor: what it had not acked comes again, and is known by
+(symbol, timestamp) as a duplicate.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
 from tradeloop.errors import RuntimeFailure
 from tradeloop.spec import StreamSpec
 from tradeloop.stream.delivery import Delivery, expand_url
-
-# s: how long a fetch waits for more once it has a message. The server holds a pull request
-# open up to its expiry unless the batch fills, so this is added to every small batch's
-# latency; messages arriving after it wait in the client's queue for the next fetch.
-LINGER = 0.0005
 
 
 class NatsSource:
@@ -23,11 +30,11 @@ class NatsSource:
         self._nc: Any = None
         self._js: Any = None
         self._sub: Any = None
+        self._arrived: deque[Any] = deque()
+        self._more = asyncio.Event()
 
     async def open(self) -> None:
         import nats
-        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-        from nats.js.errors import NotFoundError
 
         url = expand_url(self.spec.url)
         try:
@@ -35,10 +42,30 @@ class NatsSource:
         except Exception as exc:  # nats-py raises several unrelated types for "no server"
             raise RuntimeFailure(f"cannot connect to NATS at {url}: {exc}") from exc
         self._js = self._nc.jetstream(timeout=30)  # API calls wait on a loaded server
+        await self._ensure_stream()
+        config = await self._consumer_config()
+        self._sub = await self._js.subscribe(
+            self.spec.subject,
+            durable=self.spec.consumer,
+            stream=self.spec.stream,
+            config=config,
+            manual_ack=True,
+            cb=self._arrive,
+        )
+
+    async def _ensure_stream(self) -> None:
+        from nats.js.errors import NotFoundError
+
         try:
             await self._js.stream_info(self.spec.stream)
         except NotFoundError:
             await self._js.add_stream(name=self.spec.stream, subjects=[self.spec.subject])
+
+    async def _consumer_config(self) -> Any:
+        """The push consumer's config; a pull durable of the same name is replaced."""
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+        from nats.js.errors import NotFoundError
+
         config = ConsumerConfig(
             durable_name=self.spec.consumer,
             ack_policy=AckPolicy.EXPLICIT,
@@ -46,28 +73,39 @@ class NatsSource:
             ack_wait=self.ack_wait.total_seconds(),
             max_ack_pending=max(1000, self.spec.batch * 4),
             filter_subject=self.spec.subject,
+            deliver_subject=self._nc.new_inbox(),
         )
-        self._sub = await self._js.pull_subscribe(
-            self.spec.subject, durable=self.spec.consumer, stream=self.spec.stream, config=config
-        )
+        try:
+            info = await self._js.consumer_info(self.spec.stream, self.spec.consumer)
+        except NotFoundError:
+            return config
+        if info.config.deliver_subject:  # already a push consumer: subscribe binds to it
+            return config
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        await self._js.delete_consumer(self.spec.stream, self.spec.consumer)
+        if floor:
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = floor + 1
+        return config
+
+    async def _arrive(self, msg: Any) -> None:
+        self._arrived.append(msg)
+        self._more.set()
 
     async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
-        """Wait up to `timeout` for the first message, then take what else is there within
-        `LINGER` s: a pull for the whole batch would linger on the server until the batch is
-        full or `timeout` ends, so a trickle of bars would wait the whole poll (latency).
-        When the first one came from the client's queue, the rest usually has too."""
-        import nats.errors
-
-        timeouts = (TimeoutError, nats.errors.TimeoutError)
-        try:
-            msgs = list(await self._sub.fetch(1, timeout=timeout))
-        except timeouts:
-            return []
-        if batch > 1:
-            with contextlib.suppress(*timeouts):  # nothing more right now
-                msgs += await self._sub.fetch(batch - 1, timeout=LINGER)
-        stream = self.spec.stream
-        return [Delivery(m.data, m, f"{stream}:{m.metadata.sequence.stream}") for m in msgs]
+        """What has arrived, up to `batch`, waiting up to `timeout` s for the first."""
+        if not self._arrived:
+            self._more.clear()
+            try:
+                await asyncio.wait_for(self._more.wait(), timeout)
+            except TimeoutError:
+                return []
+        arrived, stream = self._arrived, self.spec.stream
+        out = []
+        for _ in range(min(batch, len(arrived))):
+            m = arrived.popleft()
+            out.append(Delivery(m.data, m, f"{stream}:{m.metadata.sequence.stream}"))
+        return out
 
     async def ack(self, deliveries: list[Delivery]) -> None:
         for d in deliveries:

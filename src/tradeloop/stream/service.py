@@ -5,6 +5,7 @@ a separate ingest process takes)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 from typing import Any
@@ -65,6 +66,11 @@ async def consume(
             gateways=[GatewayFeed(u, token, client) for u in gateways],
             history_newest=newest,
         )
+        if threading.current_thread() is threading.main_thread():
+            # the process's own: what startup built (the history's index) is never garbage,
+            # so the collector stops walking it (a full collection over it was a latency spike)
+            gc.collect()
+            gc.freeze()
         try:
             stats = await ingestor.run(done, until_idle=until_idle)
         finally:

@@ -1,10 +1,10 @@
-"""The stream-source contract: a durable consumer on a broker, pull-based, acked in batches.
+"""The stream-source contract: a durable consumer on a broker, fetched and acked in batches.
 
 A source delivers messages at least once: what is fetched and not acked is delivered again
 (after the consumer restarts, or after `ack_wait`), so ingest acks only after the bars are
-durably written, and its writes are idempotent by (symbol, timestamp). Pulling a bounded batch
-and processing it before the next pull is the backpressure: memory is bounded by `batch`,
-whatever the broker holds.
+durably written, and its writes are idempotent by (symbol, timestamp). Fetching a bounded batch
+and processing it before the next is the backpressure: memory is bounded by `batch` (and, for
+a broker that pushes, by its limit on unacked messages), whatever the broker holds.
 
 Sources are looked up by `data.stream.broker`; `tradeloop.stream.conformance` is the suite
 every source passes (the NATS JetStream and Redis Streams sources, and any plug-in).
