@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive
+from starlette.types import Message, Receive, Send
 
 ERROR_CODES = {
     400: "BAD_REQUEST",
@@ -233,3 +233,19 @@ def require_json(headers: dict[bytes, bytes]) -> None:
     charset = params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise ApiError(415, f"only UTF-8 is supported, got charset={charset}")
+
+
+async def send_json(send: Send, status: int, data: bytes) -> None:
+    """A whole JSON response (already encoded) on a raw ASGI `send`, for the thin ASGI layers
+    that answer before or beside the app (pipeline routing, worker siblings)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(data)),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry
 
 from tradeloop.errors import BadInput
+from tradeloop.serving.http import send_json
 from tradeloop.serving.metrics import GatewayMetrics
 
 if TYPE_CHECKING:
@@ -247,15 +248,4 @@ def _mlflow_error(message: str) -> dict[str, str]:
 
 
 async def _reply(send: Any, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(data)),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+    await send_json(send, status, json.dumps(body).encode())

@@ -31,6 +31,7 @@ import httpx
 import uvicorn
 from anyio import to_thread
 
+from tradeloop.serving.http import send_json
 from tradeloop.serving.worker_context import WorkerInfo
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class Siblings:
                     return
             elif path == STATE_PATH and self._is_private(scope):
                 doc = await to_thread.run_sync(self._state_doc)
-                await _reply(send, 200, json.dumps(doc).encode())  # json: NaN as the file has it
+                await send_json(send, 200, json.dumps(doc).encode())  # json: NaN as the file has it
                 return
         elif kind == "lifespan":
             await self._lifespan(scope, receive, send)
@@ -225,17 +226,3 @@ class Siblings:
             return message
 
         await self.app(scope, receive_, send_)
-
-
-async def _reply(send: Send, status: int, data: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(data)),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
