@@ -97,6 +97,28 @@ def test_a_symbols_rank_counts_the_symbols_that_arrive_after_it(
     assert {round(last[s]["rank_ret_5"], 6) for s in last} == {0.0, 0.5, 1.0}
 
 
+def test_bars_can_bring_back_each_fed_symbols_signal(
+    trading_app: Callable[..., Any], live: Any, bars: pl.DataFrame
+) -> None:
+    """`?signals=true`: the answer holds each fed symbol's signal, the same as its GET, and
+    names the symbols still warming up."""
+    url = live(trading_app()).url
+    payload = bars_json(bars)
+    r = httpx.post(url + "/v1/bars?signals=true", json={"bars": payload[:15]}).json()
+    assert r["signals"] == [] and {m["symbol"] for m in r["not_ready"]} == {"AAA", "BBB", "CCC"}
+    assert "ret_20" in r["not_ready"][0]["reason"]
+    assert "signals" not in httpx.post(url + "/v1/bars", json={"bars": payload[15:-3]}).json()
+    last = payload[-3:-1]  # two of the three symbols at the last timestamp
+    r = httpx.post(url + "/v1/bars?signals=1", json={"bars": last}).json()
+    assert [s["symbol"] for s in r["signals"]] == sorted(b["symbol"] for b in last)
+    assert r["not_ready"] == []
+    for sig in r["signals"]:
+        got = httpx.get(f"{url}/v1/signals/{sig['symbol']}").json()
+        assert got == sig
+    bad = httpx.post(url + "/v1/bars?signals=maybe", json={"bars": payload[-1:]})
+    assert bad.status_code == 400 and "signals must be true or false" in bad.json()["message"]
+
+
 def test_warm_up_unknown_symbol_and_resent_bars(
     trading_app: Callable[..., Any], live: Any, bars: pl.DataFrame
 ) -> None:

@@ -110,6 +110,13 @@ def test_bars_can_require_a_feeder_role_apart_from_predictors(
     assert r.status_code == 403
     r = httpx.post(url + "/invocations", json=ROW, headers=token["predictor"])
     assert r.status_code == 200
+    # nor may it have the signals with its bars: refused before anything is applied
+    later = {"bars": [bar("AAA", T0 + timedelta(minutes=10))]}
+    r = httpx.post(url + "/v1/bars?signals=true", json=later, headers=token["feeder"])
+    assert r.status_code == 403
+    r = httpx.post(url + "/v1/bars", json=later, headers=token["feeder"])
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 1  # not skipped: the refused request applied nothing
 
 
 def test_a_batch_being_applied_does_not_hold_up_invocations(
@@ -169,3 +176,32 @@ def test_the_online_state_is_saved_while_bars_come_in(
     assert httpx.post(url + "/v1/bars", json={"bars": [bar("AAA", T0)]}).status_code == 200
     saved = json.loads((tmp_path / "state" / STATE_FILE).read_text())
     assert list(saved["online"]["states"]) == ["AAA"]
+
+
+def test_ingest_feeds_a_gateway_that_will_not_give_its_token_signals(
+    trading: Callable[..., Any], live: Any, store: Store
+) -> None:
+    """A feeder token: the feed's `?signals=true` is refused (403, nothing applied), so it
+    feeds without and asks per symbol from then on; the bars arrive once."""
+    import asyncio
+
+    from tradeloop.data.bar_rules import Bar
+    from tradeloop.stream.feed import GatewayFeed
+
+    url = live(trading(require_token=True, bars_role="feeder")).url
+    token = create_token(store, "feeder", "feeder")[0]
+
+    async def go() -> tuple[bool, dict[str, Any] | None, bool]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            feed = GatewayFeed(url, token, client)
+            fed = await feed.feed([Bar("AAA", T0, 10.0, 11.0, 9.0, 10.5, 5.0)])
+            return fed, await feed.signal("AAA"), feed.inline_signals
+
+    fed, sig, inline = asyncio.run(go())
+    assert fed and sig is None and not inline
+    again = httpx.post(
+        url + "/v1/bars",
+        json={"bars": [bar("AAA", T0)]},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert again["accepted"] == 0 and len(again["skipped"]) == 1  # it had the bar, once

@@ -7,13 +7,13 @@ the Open Inference Protocol's `{"error"}`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Send
+from starlette.types import Message, Receive
 
 ERROR_CODES = {
     400: "BAD_REQUEST",
@@ -235,7 +235,7 @@ def require_json(headers: dict[bytes, bytes]) -> None:
         raise ApiError(415, f"only UTF-8 is supported, got charset={charset}")
 
 
-async def send_json(send: Send, status: int, data: bytes) -> None:
+async def send_json(send: Callable[[Any], Awaitable[None]], status: int, data: bytes) -> None:
     """A whole JSON response (already encoded) on a raw ASGI `send`, for the thin ASGI layers
     that answer before or beside the app (pipeline routing, worker siblings)."""
     await send(

@@ -22,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from anyio import to_thread
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -35,7 +34,6 @@ from tradeloop.serving.context import Ctx
 from tradeloop.serving.explain import Explanations, wants
 from tradeloop.serving.gateway import Gateway, ok
 from tradeloop.serving.http import ApiError, parse_json, read_body, require_json
-from tradeloop.serving.inputs import MissingFeatures, Rows
 from tradeloop.serving.openapi import Open
 from tradeloop.serving.protocol import (
     JSON,
@@ -49,6 +47,7 @@ from tradeloop.serving.protocol import (
 )
 from tradeloop.serving.schemas import Strict
 from tradeloop.serving.trading_bounds import BarBounds
+from tradeloop.serving.trading_signals import signal, signals
 from tradeloop.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -167,7 +166,6 @@ class TradingState:
 
 
 NAME = "trading"
-SIDES = {1: "long", -1: "short", 0: "flat"}
 STATE_FILE = "online_features.json"
 SAVE_EVERY = 5.0  # seconds between saves of the online state while bars come in
 
@@ -190,6 +188,12 @@ class BarsResponse(Open):
     accepted: int
     skipped: list[dict[str, Any]]
     symbols: list[str]
+    signals: list[dict[str, Any]] | None = Field(
+        None, description="with ?signals=true: each fed symbol's signal, as GET /v1/signals"
+    )
+    not_ready: list[dict[str, str]] | None = Field(
+        None, description="with ?signals=true: the fed symbols without a signal yet, and why"
+    )
 
 
 class Signal(Open):
@@ -292,12 +296,25 @@ class TradingProtocol(Base):
             symbols = sorted({s for s, _, _ in parsed})
             return {"accepted": accepted, "skipped": skipped, "symbols": symbols}
 
+        def feed_and_score(raw: bytes, override: str | None, ctx: Ctx) -> dict[str, Any]:
+            fed = feed(raw)
+            fed["signals"], fed["not_ready"] = signals(
+                gw, state, rule, fed["symbols"], ctx, override
+            )
+            return fed
+
         async def post_bars(request: Request, ctx: Ctx) -> Response:
             await gw.authorize_feed(ctx)
+            # ?signals=true: each fed symbol's signal in the answer (checked before anything
+            # is applied, so a token that may feed but not predict changes nothing)
+            scoring = wants(request.query_params.get("signals"), "signals")
+            override = await gw.authorize_predict(ctx) if scoring else None
             require_json(ctx.headers)
             raw = await read_body(request, ctx.headers, limit)
             self.waiting += 1
             try:
+                if scoring:
+                    return ok(await to_thread.run_sync(feed_and_score, raw, override, ctx))
                 return ok(await to_thread.run_sync(feed, raw))
             finally:
                 self.waiting -= 1
@@ -306,49 +323,7 @@ class TradingProtocol(Base):
             override = await gw.authorize_predict(ctx)
             symbol = request.path_params["symbol"]
             explain = wants(request.query_params.get("explain"), "explain")
-            latest = state.row(symbol)
-            if latest is None:
-                raise ApiError(404, f"no bars for symbol {symbol!r} yet; POST them to /v1/bars")
-            ts, row = latest
-            ready = [(n, v) for n, v in row.items() if v is not None]
-            rows = Rows(
-                tuple(n for n, _ in ready), np.array([[v for _, v in ready]], dtype=np.float32)
-            )
-            try:
-                scored = gw.score(
-                    rows,
-                    ctx,
-                    route="/v1/signals/{symbol}",
-                    key=gw.key(ctx, symbol),
-                    override=override,
-                    allow_extra=True,
-                )
-            except MissingFeatures as exc:
-                raise ApiError(
-                    409,
-                    f"features {exc.missing} of {symbol} at {ts.isoformat()} are not "
-                    "available yet (still warming up, or not in the gateway's feature spec)",
-                    "FEATURES_NOT_READY",
-                ) from exc
-            p = float(scored.predictions[0])
-            pos = rule.scalar(p)
-            model = scored.served.model
-            return ok(
-                {
-                    "symbol": symbol,
-                    "prediction": p,
-                    "position": pos,
-                    "side": SIDES[pos],
-                    "model": gw.model_name,
-                    "version": model.version,
-                    "variant": scored.served.variant,
-                    "feature_timestamp": ts.isoformat(),
-                    "features": dict(
-                        zip(model.feature_names, scored.features[0].tolist(), strict=True)
-                    ),
-                    **explanations.field(scored, explain),  # ?explain=true
-                }
-            )
+            return ok(signal(gw, state, rule, symbol, ctx, override, (explanations, explain)))
 
         return [
             Op(

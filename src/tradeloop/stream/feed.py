@@ -33,7 +33,12 @@ class BarSink(Protocol):
 
 
 class GatewayFeed:
-    """Feeds one gateway; `signals()` reads the latest signal of each symbol it just fed."""
+    """Feeds one gateway; `signal()` gives the latest signal of each symbol it just fed.
+
+    The feed asks for the signals in the same request (`POST /v1/bars?signals=true`, scored in
+    the gateway), so a batch costs one round trip, not one more per symbol; a gateway that
+    answers without them (a token that may feed but not predict, an older gateway) is asked
+    per symbol (`GET /v1/signals/<symbol>`) from then on."""
 
     def __init__(self, url: str, token: str | None, client: httpx.AsyncClient) -> None:
         self.url = url.rstrip("/")
@@ -43,6 +48,8 @@ class GatewayFeed:
         self.client = client
         self.backlog: deque[Bar] = deque(maxlen=MAX_BACKLOG)
         self.failures = 0
+        self.inline_signals = True  # ask for the signals with the bars
+        self._signals: dict[str, dict[str, Any]] = {}  # from the last POST
 
     async def feed(self, bars: list[Bar]) -> bool:
         """Send the backlog plus `bars`; False (bars kept for next time) if the gateway failed."""
@@ -51,8 +58,9 @@ class GatewayFeed:
             return True
         pending = list(self.backlog)
         body = orjson.dumps({"bars": [b.to_json() for b in pending]})
+        self._signals = {}
         try:
-            r = await self.client.post(f"{self.url}/v1/bars", content=body, headers=self.headers)
+            r = await self._post(body)
         except httpx.HTTPError as exc:
             self.failures += 1
             log.warning("gateway %s unreachable, %d bars held: %s", self.url, len(pending), exc)
@@ -65,10 +73,30 @@ class GatewayFeed:
             return False
         if r.status_code >= 400:  # the gateway refused the batch: holding it would block forever
             log.error("gateway %s refused %d bars: %s", self.url, len(pending), r.text[:500])
+        elif self.inline_signals:
+            got = r.json().get("signals")
+            if isinstance(got, list):
+                self._signals = {s["symbol"]: s for s in got}
+            else:
+                self.inline_signals = False
         self.backlog.clear()
         return True
 
+    async def _post(self, body: bytes) -> httpx.Response:
+        """The bars, with their signals asked for while the gateway lets this token have them."""
+        url = f"{self.url}/v1/bars"
+        if self.inline_signals:
+            r = await self.client.post(
+                url, params={"signals": "true"}, content=body, headers=self.headers
+            )
+            if r.status_code != 403:
+                return r
+            self.inline_signals = False  # may feed, not predict: nothing was applied
+        return await self.client.post(url, content=body, headers=self.headers)
+
     async def signal(self, symbol: str) -> dict[str, Any] | None:
+        if self.inline_signals:
+            return self._signals.get(symbol)  # None: not ready yet (the gateway said why)
         try:
             r = await self.client.get(f"{self.url}/v1/signals/{symbol}", headers=self.headers)
         except httpx.HTTPError:
