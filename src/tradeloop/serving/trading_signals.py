@@ -10,7 +10,8 @@ they would from the GETs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,9 +23,17 @@ if TYPE_CHECKING:
     from tradeloop.evaluation.positions import PositionRule
     from tradeloop.serving.explain import Explanations
     from tradeloop.serving.gateway import Gateway
-    from tradeloop.serving.protocol_trading import TradingState
 
 SIDES = {1: "long", -1: "short", 0: "flat"}
+
+
+class TradingState(Protocol):
+    """What this needs of `protocol_trading.TradingState` (which imports this module; the
+    architecture test counts TYPE_CHECKING imports too)."""
+
+    def row(self, symbol: str) -> tuple[datetime, dict[str, float | None]] | None: ...
+
+
 ROUTE = "/v1/signals/{symbol}"
 
 
