@@ -135,7 +135,7 @@ def apply_blocks(
         if at is not None:  # its bars in the batch, if any, all come after `last`
             at.append((sym, values))
     out: dict[str, tuple[datetime, FeatureRow]] = {}
-    ranked = [idx for idx, is_rank in online._layout if is_rank]
+    ranked = {idx for _, idx in online._ranked}
     for ts in sorted(present):
         cross = CrossSection({idx: [values[idx] for _, values in present[ts]] for idx in ranked})
         online._remember(ts, cross)
@@ -164,7 +164,6 @@ def _rows(
     """Full rows for the symbols in `only`, ranked in the cross-section of all `present`."""
     layout, names = online._layout, online.names
     pick = itemgetter(*(idx for idx, _ in layout))
-    ranked = [(name, idx) for name, (idx, is_rank) in zip(names, layout, strict=True) if is_rank]
     out: list[tuple[str, FeatureRow]] = []
     for sym, values in present:
         if sym in only:
@@ -172,7 +171,7 @@ def _rows(
             full: FeatureRow = dict(
                 zip(names, picked if len(names) > 1 else (picked,), strict=True)
             )
-            for name, idx in ranked:  # the keys stay in spec order
+            for name, idx in online._ranked:  # the keys stay in spec order
                 full[name] = cross.rank(idx, values[idx])
             out.append((sym, full))
     return out

@@ -59,6 +59,12 @@ class OnlineFeatures:
             (position[f.of or ""], True) if f.kind == "cs_rank" else (position[f.name], False)
             for f in self._features
         ]
+        # each cs_rank column: (its name, the index of the per-symbol value it ranks)
+        self._ranked = [
+            (f.name, idx)
+            for f, (idx, is_rank) in zip(self._features, self._layout, strict=True)
+            if is_rank
+        ]
         self._fixed = symbols is not None
         self._states: dict[str, _Symbol] = {}
         # the cross-section each recent timestamp was last ranked in (`fresh`), oldest first
@@ -155,9 +161,8 @@ class OnlineFeatures:
         if cross is None or state is None or state.last != timestamp:
             return row
         out = dict(row)
-        for name, (idx, is_rank) in zip(self.names, self._layout, strict=True):
-            if is_rank:
-                out[name] = cross.rank(idx, state.values[idx])
+        for name, idx in self._ranked:
+            out[name] = cross.rank(idx, state.values[idx])
         return out
 
     def _remember(self, ts: datetime, cross: CrossSection) -> None:
