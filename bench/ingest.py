@@ -41,6 +41,7 @@ from tradeloop.data.barstore import BarStore
 from tradeloop.features import OnlineFeatures
 from tradeloop.spec import StreamSpec, default_features
 from tradeloop.store import Store
+from tradeloop.stream.feed import BarSink
 from tradeloop.stream.ingest import Ingestor
 from tradeloop.stream.messages import encode
 from tradeloop.stream.source import StreamSource, stream_source
@@ -243,25 +244,18 @@ async def _market_async(name: str, rate: int, seconds: float, out: str) -> None:
     )
 
 
-async def latency(broker: str, rate: int, seconds: float, root: Path) -> dict[str, Any]:
-    """Ingest in this process, the publisher and the signal subscriber in another."""
-    if broker != "nats":
-        return {}
+async def _paced(sink: BarSink, rate: int, seconds: float, root: Path) -> dict[str, Any]:
+    """Ingest feeding `sink` in this process, the publisher and the signal subscriber
+    (`_market`) in another; the latencies `_market` wrote."""
     name = f"b{uuid.uuid4().hex[:8]}"
-    spec = _spec(broker, name, 50)
+    spec = _spec("nats", name, 50)
     src = stream_source(spec)
     await src.open()  # creates the stream before the market publishes
     store = Store.open(
-        f"sqlite:///{root / 'lat.db'}", SimulatedClock(datetime(2030, 1, 1, tzinfo=UTC))
+        f"sqlite:///{root / f'{name}.db'}", SimulatedClock(datetime(2030, 1, 1, tzinfo=UTC))
     )
     ing = Ingestor(
-        src,
-        spec,
-        BarStore(root / name),
-        store,
-        store.clock,
-        pipeline="bench",
-        gateways=[OnlineSink()],
+        src, spec, BarStore(root / name), store, store.clock, pipeline="bench", gateways=[sink]
     )
     gc.collect()
     gc.freeze()  # as `tradeloop ingest` does before consuming (stream/service.py)
@@ -276,9 +270,16 @@ async def latency(broker: str, rate: int, seconds: float, root: Path) -> dict[st
     stop.set()
     await runner
     await src.close()
-    await _drop(_name(broker, name))
+    await _drop(name)
     result: dict[str, Any] = orjson.loads(out.read_bytes())
     return result
+
+
+async def latency(broker: str, rate: int, seconds: float, root: Path) -> dict[str, Any]:
+    """Online features updated in process: the feature path alone (NATS only)."""
+    if broker != "nats":
+        return {}
+    return await _paced(OnlineSink(), rate, seconds, root)
 
 
 def _gateway_project(root: Path) -> tuple[Path, dict[str, str]]:
@@ -357,41 +358,10 @@ async def latency_gateway(rate: int, seconds: float, root: Path) -> dict[str, An
     url = f"http://127.0.0.1:{port}"
     try:
         await _warm(url, 40)
-        name = f"b{uuid.uuid4().hex[:8]}"
-        spec = _spec("nats", name, 50)
-        src = stream_source(spec)
-        await src.open()
-        store = Store.open(
-            f"sqlite:///{root / 'latgw.db'}", SimulatedClock(datetime(2030, 1, 1, tzinfo=UTC))
-        )
         async with httpx.AsyncClient(timeout=10) as client:
-            ing = Ingestor(
-                src,
-                spec,
-                BarStore(root / name),
-                store,
-                store.clock,
-                pipeline="bench",
-                gateways=[GatewayFeed(url, None, client)],
-            )
-            gc.collect()
-            gc.freeze()
-            stop_ = asyncio.Event()
-            runner = asyncio.create_task(ing.run(stop_, poll=0.05))
-            out = root / f"{name}.json"
-            market = multiprocessing.get_context("spawn").Process(
-                target=_market, args=(name, rate, seconds, str(out))
-            )
-            market.start()
-            await asyncio.to_thread(market.join)
-            stop_.set()
-            await runner
-        await src.close()
-        await _drop(name)
+            return await _paced(GatewayFeed(url, None, client), rate, seconds, root)
     finally:
         stop(proc)
-    result: dict[str, Any] = orjson.loads(out.read_bytes())
-    return result
 
 
 def _pct(xs: list[float], q: float) -> float:
